@@ -17,6 +17,10 @@ from tfser.ops.kde import diffusion_kde_2d
 from tfser.ops.kde import diffusion_kde_2d_with_info
 
 LIMITS = (-1.0, 1.0)
+# Every float64 hard-histogram call at a grid uses one batch shape (padded rows, masks), so the
+# library's cached graph is traced once per grid and reused by all reference cases (tracing, not
+# arithmetic, is what costs time here). Grid 512 runs in chunks of 4 rows (the library default).
+SHAPE = {64: (8, 500), 512: (4, 500)}
 
 
 def reference(points, grid_size, limits=LIMITS):
@@ -66,16 +70,16 @@ class ReferenceEqualityTest(tf.test.TestCase, parameterized.TestCase):
                     n=st.integers(2, 500), seed=st.integers(0, 2**16))
   def test_grid_64_property(self, kinds, n, seed):
     rows = [make_points(kind, n, seed + i) for i, kind in enumerate(kinds)]
-    points, mask = padded_batch(rows, shape=(4, 500))
+    points, mask = padded_batch(rows, shape=SHAPE[64])
     result = diffusion_kde_2d_with_info(tf.constant(points), tf.constant(mask), grid_size=64)
     self.assert_matches_reference(rows, 64, result)
 
   @hypothesis.settings(max_examples=3, deadline=None)
-  @hypothesis.given(kinds=st.lists(st.sampled_from(KINDS), min_size=2, max_size=3),
-                    n=st.integers(2, 300), seed=st.integers(0, 2**16))
+  @hypothesis.given(kinds=st.lists(st.sampled_from(KINDS), min_size=2, max_size=4),
+                    n=st.integers(2, 500), seed=st.integers(0, 2**16))
   def test_grid_512_property(self, kinds, n, seed):
     rows = [make_points(kind, n, seed + i) for i, kind in enumerate(kinds)]
-    points, mask = padded_batch(rows, shape=(3, 300))
+    points, mask = padded_batch(rows, shape=SHAPE[512])
     result = diffusion_kde_2d_with_info(tf.constant(points), tf.constant(mask), grid_size=512)
     self.assert_matches_reference(rows, 512, result)
 
@@ -86,7 +90,7 @@ class ReferenceEqualityTest(tf.test.TestCase, parameterized.TestCase):
             make_points("identical", 7, 3), make_points("on_limits", 120, 4),
             make_points("likert", 9, 5), make_points("cluster", 500, 6),
             make_points("outside", 60, 7)]
-    points, mask = padded_batch(rows)
+    points, mask = padded_batch(rows, shape=(8, 500))  # grid 512: two chunks of SHAPE[512]
     result = diffusion_kde_2d_with_info(tf.constant(points), tf.constant(mask),
                                         grid_size=grid_size)
     self.assert_matches_reference(rows, grid_size, result)
@@ -105,10 +109,11 @@ class ReferenceEqualityTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_chunks_give_the_same_rows_in_the_same_order(self):
     rows = [make_points(k, 40, i) for i, k in enumerate(KINDS)]
-    points, mask = padded_batch(rows)
-    points, mask = tf.constant(points), tf.constant(mask)
+    points, mask = padded_batch(rows, shape=SHAPE[64])
+    points, mask = tf.constant(points[:7]), tf.constant(mask[:7])
     whole = diffusion_kde_2d_with_info(points, mask, grid_size=64)
-    chunked = diffusion_kde_2d_with_info(points, mask, grid_size=64, chunk_size=2)
+    # 7 rows in chunks of at most 3: three chunks of 3 rows, the last padded by a repeated row.
+    chunked = diffusion_kde_2d_with_info(points, mask, grid_size=64, chunk_size=3)
     self.assertAllClose(chunked.density, whole.density, atol=1e-12 * whole.density.numpy().max())
     self.assertAllClose(chunked.bandwidth, whole.bandwidth, rtol=1e-10)
     self.assertAllEqual(chunked.converged, whole.converged)
@@ -126,6 +131,52 @@ class ReferenceEqualityTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllClose(g, [0.0], atol=1e-12)
 
 
+class SolverTest(tf.test.TestCase):
+  """The fast solver (float32 brentq + float64 secant polish) and the exact brentq copy."""
+
+  def _awkward(self):
+    rows = [make_points("two", 2, 1), make_points("duplicates", 40, 2),
+            make_points("identical", 7, 3), make_points("on_limits", 120, 4),
+            make_points("likert", 9, 5), make_points("cluster", 500, 6),
+            make_points("outside", 60, 7), make_points("on_limits", 300, 8)]
+    return rows, padded_batch(rows, shape=SHAPE[64])
+
+  def test_brentq_solver_equals_reference_to_rounding(self):
+    rows, (points, mask) = self._awkward()
+    result = diffusion_kde_2d_with_info(tf.constant(points), tf.constant(mask), grid_size=64,
+                                        solver="brentq")
+    for b, row in enumerate(rows):
+      ref = reference(row, 64)
+      self.assertEqual(bool(result.converged[b]), ref is not None)
+      if ref is not None:
+        self.assertLessEqual(np.abs(result.density[b].numpy() - ref[0]).max(),
+                             1e-12 * np.abs(ref[0]).max(), msg=f"row {b}")
+        self.assertAllClose(result.bandwidth[b], ref[1], rtol=1e-12, atol=0)
+
+  def test_fast_roots_and_their_exact_safety_net(self):
+    # Eagerly (no graph to trace): the fast solve's roots are brentq's to its tolerance (2e-12
+    # absolute), and rows whose polish is not accepted get brentq's roots exactly.
+    rows, (points, mask) = self._awkward()
+    # Rows that converge (a fallback row would only repeat the same scan in all three solves).
+    points = tf.constant(np.nan_to_num(points[:4]))
+    valid = tf.constant(mask[:4])
+    a2, grid, _ = _internals(points, 512, valid)
+    n_points = tf.reduce_sum(tf.cast(valid, tf.float64), axis=1)
+    exact, exact_ok = kde_lib._solve_t(a2, grid, n_points, "kde_diffusion", "brentq")
+    fast, fast_ok = kde_lib._solve_t(a2, grid, n_points, "kde_diffusion", "fast")
+    self.assertAllEqual(fast_ok, exact_ok)
+    self.assertAllClose(fast, exact, rtol=1e-6, atol=4e-12)
+    self.assertLess(exact.numpy()[3], 1e-5)  # points on the limits: tiny t*
+    accept = kde_lib._FAST_ACCEPT
+    try:
+      kde_lib._FAST_ACCEPT = -1.0  # reject every polish
+      redone, redone_ok = kde_lib._solve_t(a2, grid, n_points, "kde_diffusion", "fast")
+    finally:
+      kde_lib._FAST_ACCEPT = accept
+    self.assertAllEqual(redone_ok, exact_ok)
+    self.assertAllEqual(redone, exact)
+
+
 class TruncationTest(tf.test.TestCase, parameterized.TestCase):
   """The root solve skips frequencies whose weight exp(-pi^2 k^2 tau) is negligible."""
 
@@ -141,10 +192,13 @@ class TruncationTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllClose(truncated, full, rtol=1e-13, atol=0)
 
 
-def _internals(points, grid_size):
+def _internals(points, grid_size, mask=None):
   """a2, grid constants and N as diffusion_kde_2d builds them (hard histogram, float64)."""
-  hist = kde_lib.hard_histogram_2d(points, bins=grid_size)
-  n_points = tf.cast(tf.fill([points.shape[0]], points.shape[1]), points.dtype)
+  hist = kde_lib.hard_histogram_2d(points, mask, bins=grid_size)
+  if mask is None:
+    n_points = tf.cast(tf.fill([points.shape[0]], points.shape[1]), points.dtype)
+  else:
+    n_points = tf.reduce_sum(tf.cast(mask, points.dtype), axis=1)
   transformed = kde_lib.dct_lib.dct2_2d(hist / n_points[:, None, None]).numpy()
   transformed[:, 0, :] /= 2
   transformed[:, :, 0] /= 2
@@ -182,9 +236,9 @@ class FallbackAndBadInputTest(tf.test.TestCase, parameterized.TestCase):
   def test_row_without_points_is_uniform_and_finite(self):
     points, mask = padded_batch([make_points("cluster", 20, 0), make_points("cluster", 5, 1)])
     mask[1] = False
-    result = diffusion_kde_2d_with_info(tf.constant(points), tf.constant(mask), grid_size=64,
+    result = diffusion_kde_2d_with_info(tf.constant(points), tf.constant(mask), grid_size=16,
                                         histogram="soft")
-    self.assertAllClose(result.density[1], np.full((64, 64), 0.25))
+    self.assertAllClose(result.density[1], np.full((16, 16), 0.25))
     self.assertAllEqual(result.bandwidth[1], [0.0, 0.0])
     self.assertAllEqual(result.converged, [True, False])
 
@@ -202,7 +256,7 @@ class FallbackAndBadInputTest(tf.test.TestCase, parameterized.TestCase):
   def test_nan_points_fail_in_graph_mode(self):
     points = np.stack([make_points("cluster", 10, s) for s in range(2)])
     points[1, 0, 0] = np.nan
-    graph = tf.function(lambda p: diffusion_kde_2d(p)[0])
+    graph = tf.function(lambda p: diffusion_kde_2d(p, grid_size=16)[0])
     with self.assertRaisesRegex(tf.errors.InvalidArgumentError, "NaN or infinite"):
       graph(tf.constant(points))
 
@@ -212,6 +266,8 @@ class FallbackAndBadInputTest(tf.test.TestCase, parameterized.TestCase):
       diffusion_kde_2d(points, histogram="fuzzy")
     with self.assertRaisesRegex(ValueError, "t_gradient"):
       diffusion_kde_2d(points, t_gradient="none")
+    with self.assertRaisesRegex(ValueError, "solver"):
+      diffusion_kde_2d(points, solver="newton")
     with self.assertRaisesRegex(ValueError, r"\[batch, n, 2\]"):
       diffusion_kde_2d(tf.zeros([3, 2], tf.float64))
 
