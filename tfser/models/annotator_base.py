@@ -25,3 +25,14 @@ class AnnotatorModelBase(tf.keras.Model):
     model({"features": tf.zeros([1, config.input_dim]),
            "annotator_ids": tf.zeros([1, 1], tf.int32), "rating_mask": tf.ones([1, 1], tf.bool)})
     return model
+
+  def _activation_valence_branches(self, x):
+    """``x`` through the shared layers, then each branch: (activation, valence) features."""
+    for layer in self.shared:
+      x = layer(x)
+    act, val = x, x
+    for layer in self.activation_branch:
+      act = layer(act)
+    for layer in self.valence_branch:
+      val = layer(val)
+    return act, val

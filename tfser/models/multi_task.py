@@ -45,14 +45,8 @@ class MultiTaskAnnotatorModel(AnnotatorModelBase):
 
   def branch_features(self, features, training=False):
     """``[batch, 2, hidden_units]``: the activation and valence branches' last features."""
-    x = self.input_dropout(features, training=training)
-    for layer in self.shared:
-      x = layer(x)
-    act, val = x, x
-    for layer in self.activation_branch:
-      act = layer(act)
-    for layer in self.valence_branch:
-      val = layer(val)
+    act, val = self._activation_valence_branches(
+        self.input_dropout(features, training=training))
     return tf.cast(tf.stack([act, val], axis=1), tf.float32)
 
   def call(self, inputs, training=False):

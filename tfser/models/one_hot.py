@@ -58,13 +58,7 @@ class OneHotAnnotatorModel(AnnotatorModelBase):
     """features [batch, input_dim], ids [batch, annotators] -> [batch, annotators, 2]."""
     x = self.first_features(self.input_dropout(features, training=training))  # [b, hidden]
     x = tf.nn.relu(x[:, None, :] + tf.cast(self.first_one_hot(ids), x.dtype))  # [b, a, hidden]
-    for layer in self.shared:
-      x = layer(x)
-    act, val = x, x
-    for layer in self.activation_branch:
-      act = layer(act)
-    for layer in self.valence_branch:
-      val = layer(val)
+    act, val = self._activation_valence_branches(x)
     return tf.concat([self.activation_head(act), self.valence_head(val)], axis=-1)
 
   def call(self, inputs, training=False):
