@@ -9,10 +9,11 @@ evaluation, and adjusted the mean ground truth") is :func:`apply_ratings`, built
 ``data_prep.labels``.
 """
 
+import csv
 import math
 import os
 import re
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from absl import logging
 
@@ -43,6 +44,20 @@ class Problems:
   def filtered(self, reason: str, item_id: str) -> None:
     self.dropped.add(reason, item_id)
     logging.info("dropped %s: %s", item_id, reason)
+
+
+def csv_rows(path: str, columns: Sequence[str]) -> Iterator[Tuple[int, Dict[str, str]]]:
+  """``(line number, row dict)`` of a CSV with a header (BOM-tolerant).
+
+  Raises CorpusError naming the file (line 1) when the header lacks any of ``columns``.
+  """
+  with open(path, newline="", encoding="utf-8-sig") as f:
+    reader = csv.DictReader(f)
+    missing = [c for c in columns if c not in (reader.fieldnames or ())]
+    if missing:
+      raise errors.CorpusError(f"missing columns {missing}", path=path, line=1)
+    for row in reader:
+      yield reader.line_num, row
 
 
 def require_file(path: str, what: str) -> str:

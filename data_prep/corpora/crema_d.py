@@ -95,59 +95,51 @@ def read(root: str, *, skip_bad: bool = False, dropped: Optional[errors.DropLog]
   audio_dir = os.path.join(root, "AudioWAV")
   check_audio = os.path.isdir(audio_dir)
   count = 0
-  with open(summary_path, newline="", encoding="utf-8-sig") as f:
-    reader = csv.DictReader(f)
-    if "FileName" not in (reader.fieldnames or ()):
-      raise errors.CorpusError("missing column FileName", path=summary_path, line=1)
-    for row in reader:
-      line, clip = reader.line_num, row["FileName"].strip()
-      match = _CLIP.match(clip)
-      if match is None:
-        problems.bad("clip name is not AAAA_SSS_EEE_LL", summary_path, line, clip or None)
+  for line, row in common.csv_rows(summary_path, ("FileName",)):
+    clip = row["FileName"].strip()
+    match = _CLIP.match(clip)
+    if match is None:
+      problems.bad("clip name is not AAAA_SSS_EEE_LL", summary_path, line, clip or None)
+      continue
+    actor, emotion = match.group("actor"), match.group("emotion")
+    if emotion not in INTENDED:
+      problems.bad(f"unknown emotion label {emotion!r}", summary_path, line, clip)
+      continue
+    if actor not in genders:
+      problems.bad(f"actor {actor} missing from VideoDemographics.csv", summary_path, line, clip)
+      continue
+    if clip in bad_votes:
+      continue  # already skipped (and counted) at its tabulatedVotes.csv row
+    if clip not in votes:
+      problems.bad("no voice-only row (queryType 1) in tabulatedVotes.csv", summary_path, line,
+                   clip)
+      continue
+    audio_path = os.path.abspath(os.path.join(audio_dir, clip + ".wav"))
+    if check_audio:
+      if not os.path.isfile(audio_path) or not os.access(audio_path, os.R_OK):
+        problems.filtered(MISSING_AUDIO, clip)
         continue
-      actor, emotion = match.group("actor"), match.group("emotion")
-      if emotion not in INTENDED:
-        problems.bad(f"unknown emotion label {emotion!r}", summary_path, line, clip)
+      if os.path.getsize(audio_path) <= EMPTY_WAV_BYTES:
+        problems.filtered(EMPTY_AUDIO, clip)
         continue
-      if actor not in genders:
-        problems.bad(f"actor {actor} missing from VideoDemographics.csv", summary_path, line, clip)
-        continue
-      if clip in bad_votes:
-        continue  # already skipped (and counted) at its tabulatedVotes.csv row
-      if clip not in votes:
-        problems.bad("no voice-only row (queryType 1) in tabulatedVotes.csv", summary_path, line,
-                     clip)
-        continue
-      audio_path = os.path.abspath(os.path.join(audio_dir, clip + ".wav"))
-      if check_audio:
-        if not os.path.isfile(audio_path) or not os.access(audio_path, os.R_OK):
-          problems.filtered(MISSING_AUDIO, clip)
-          continue
-        if os.path.getsize(audio_path) <= EMPTY_WAV_BYTES:
-          problems.filtered(EMPTY_AUDIO, clip)
-          continue
-      category = common.emotion(emotion)
-      count += 1
-      yield schema.Utterance(
-          corpus=NAME, utterance_id=clip, speaker=actor, gender=genders[actor], split="all",
-          cww_split=split[actor], audio_path=audio_path,
-          transcript=SENTENCES.get(match.group("sentence"), ""),
-          label=common.label_of(category), raw_label=emotion, label_source="intended",
-          ratings=votes[clip])
+    category = common.emotion(emotion)
+    count += 1
+    yield schema.Utterance(
+        corpus=NAME, utterance_id=clip, speaker=actor, gender=genders[actor], split="all",
+        cww_split=split[actor], audio_path=audio_path,
+        transcript=SENTENCES.get(match.group("sentence"), ""),
+        label=common.label_of(category), raw_label=emotion, label_source="intended",
+        ratings=votes[clip])
   common.require_nonempty(count, summary_path)
 
 
 def _demographics(path: str) -> Dict[str, str]:
   out = {}
-  with open(path, newline="", encoding="utf-8-sig") as f:
-    reader = csv.DictReader(f)
-    if not {"ActorID", "Sex"} <= set(reader.fieldnames or ()):
-      raise errors.CorpusError("expected columns ActorID and Sex", path=path, line=1)
-    for row in reader:
-      sex = row["Sex"].strip().lower()
-      if sex not in ("male", "female"):
-        raise errors.CorpusError(f"unknown Sex {row['Sex']!r}", path=path, line=reader.line_num)
-      out[row["ActorID"].strip()] = "M" if sex == "male" else "F"
+  for line, row in common.csv_rows(path, ("ActorID", "Sex")):
+    sex = row["Sex"].strip().lower()
+    if sex not in ("male", "female"):
+      raise errors.CorpusError(f"unknown Sex {row['Sex']!r}", path=path, line=line)
+    out[row["ActorID"].strip()] = "M" if sex == "male" else "F"
   if not out:
     raise errors.CorpusError("no actors", path=path)
   return out

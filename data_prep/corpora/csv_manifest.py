@@ -26,7 +26,6 @@ scale_min and scale_max, label, label_source.
 """
 
 import collections
-import csv
 import math
 import os
 from typing import Dict, Iterator, List, Optional
@@ -59,17 +58,12 @@ def read(root: str, *, skip_bad: bool = False, dropped: Optional[errors.DropLog]
   common.require_file(path, "CSV manifest")
   base = os.path.dirname(os.path.abspath(path))
   rows: Dict[str, List[tuple]] = collections.OrderedDict()
-  with open(path, newline="", encoding="utf-8-sig") as f:
-    reader = csv.DictReader(f)
-    missing = [c for c in REQUIRED if c not in (reader.fieldnames or ())]
-    if missing:
-      raise errors.CorpusError(f"missing columns {missing}", path=path, line=1)
-    for row in reader:
-      utt_id = (row["utterance"] or "").strip()
-      if not utt_id:
-        problems.bad("empty utterance id", path, reader.line_num)
-        continue
-      rows.setdefault(utt_id, []).append((reader.line_num, row))
+  for line, row in common.csv_rows(path, REQUIRED):
+    utt_id = (row["utterance"] or "").strip()
+    if not utt_id:
+      problems.bad("empty utterance id", path, line)
+      continue
+    rows.setdefault(utt_id, []).append((line, row))
   count = 0
   for utt_id, group in rows.items():
     try:

@@ -69,25 +69,19 @@ def read(root: str, *, skip_bad: bool = False, dropped: Optional[errors.DropLog]
                     if os.path.isdir(os.path.join(root, d))), os.path.join(root, "Audios"))
   utterances: Dict[str, schema.Utterance] = {}
   bad = set()
-  with open(consensus_path, newline="", encoding="utf-8-sig") as f:
-    reader = csv.DictReader(f)
-    missing = [c for c in CONSENSUS_COLUMNS if c not in (reader.fieldnames or ())]
-    if missing:
-      raise errors.CorpusError(f"missing columns {missing}", path=consensus_path, line=1)
-    for row in reader:
-      line = reader.line_num
-      utt_id = os.path.splitext(row["FileName"] or "")[0]
-      try:
-        utt = _consensus(row, utt_id, audio_dir, root, annotators_test_sets, cww_test_sets)
-      except (ValueError, KeyError, TypeError) as e:
-        bad.add(utt_id)
-        problems.bad(str(e), consensus_path, line, utt_id or None)
-        continue
-      if utt_id in utterances:
-        bad.add(utt_id)
-        problems.bad("duplicate utterance", consensus_path, line, utt_id)
-        continue
-      utterances[utt_id] = utt
+  for line, row in common.csv_rows(consensus_path, CONSENSUS_COLUMNS):
+    utt_id = os.path.splitext(row["FileName"] or "")[0]
+    try:
+      utt = _consensus(row, utt_id, audio_dir, root, annotators_test_sets, cww_test_sets)
+    except (ValueError, KeyError, TypeError) as e:
+      bad.add(utt_id)
+      problems.bad(str(e), consensus_path, line, utt_id or None)
+      continue
+    if utt_id in utterances:
+      bad.add(utt_id)
+      problems.bad("duplicate utterance", consensus_path, line, utt_id)
+      continue
+    utterances[utt_id] = utt
   ratings: Dict[str, List[schema.Rating]] = {k: [] for k in utterances}
   with open(detailed_path, newline="", encoding="utf-8-sig") as f:
     reader = csv.reader(f)

@@ -26,7 +26,6 @@ Splits: the annotators paper tests on all of MuSE (``split`` "test"); the CWW pa
 it (``cww_split`` "all"). There are no categorical labels (label "", label_source "none").
 """
 
-import csv
 import glob
 import os
 from typing import Dict, Iterator, List, Optional
@@ -76,26 +75,20 @@ def read(root: str, *, skip_bad: bool = False, dropped: Optional[errors.DropLog]
   audio = _audio_index(root)
   count = 0
   seen = set()
-  with open(path, newline="", encoding="utf-8-sig") as f:
-    reader = csv.DictReader(f)
-    missing = [c for c in COLUMNS if c not in (reader.fieldnames or ())]
-    if missing:
-      raise errors.CorpusError(f"missing columns {missing}", path=path, line=1)
-    for row in reader:
-      line = reader.line_num
-      utt_id = os.path.splitext((row["Sentence_name"] or "").strip())[0]
-      try:
-        if not utt_id:
-          raise ValueError("empty Sentence_name")
-        if utt_id in seen:
-          raise ValueError("duplicate utterance")
-        utt = _utterance(root, row, utt_id, audio, ids)
-      except (ValueError, KeyError, TypeError) as e:
-        problems.bad(str(e), path, line, utt_id or None)
-        continue
-      seen.add(utt_id)
-      count += 1
-      yield utt
+  for line, row in common.csv_rows(path, COLUMNS):
+    utt_id = os.path.splitext((row["Sentence_name"] or "").strip())[0]
+    try:
+      if not utt_id:
+        raise ValueError("empty Sentence_name")
+      if utt_id in seen:
+        raise ValueError("duplicate utterance")
+      utt = _utterance(root, row, utt_id, audio, ids)
+    except (ValueError, KeyError, TypeError) as e:
+      problems.bad(str(e), path, line, utt_id or None)
+      continue
+    seen.add(utt_id)
+    count += 1
+    yield utt
   common.require_nonempty(count, path)
 
 
@@ -141,13 +134,9 @@ def _utterance(root, row, utt_id, audio, ids) -> schema.Utterance:
 
 def _annotator_ids(path: str) -> Dict[str, List[str]]:
   out = {}
-  with open(path, newline="", encoding="utf-8-sig") as f:
-    reader = csv.DictReader(f)
-    if not {"Sentence_name", "Annotators"} <= set(reader.fieldnames or ()):
-      raise errors.CorpusError("expected columns Sentence_name, Annotators", path=path, line=1)
-    for row in reader:
-      utt_id = os.path.splitext(row["Sentence_name"].strip())[0]
-      out[utt_id] = [a.strip() for a in row["Annotators"].split(";") if a.strip()]
+  for line, row in common.csv_rows(path, ("Sentence_name", "Annotators")):
+    utt_id = os.path.splitext(row["Sentence_name"].strip())[0]
+    out[utt_id] = [a.strip() for a in row["Annotators"].split(";") if a.strip()]
   return out
 
 
