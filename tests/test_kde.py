@@ -305,6 +305,26 @@ class DtypeAndXlaTest(tf.test.TestCase, parameterized.TestCase):
                            2e-3 * ref_density.max())
       self.assertAllClose(bandwidth[b], ref_bandwidth, rtol=2e-3)
 
+  def test_float32_root_solve_converges_like_float64(self):
+    # float32 (and float16 input, computed in float32) uses the batched brentq at float32's own
+    # tolerance: rows converge (no fallback) to float64's t* at float32 accuracy.
+    rows = [make_points("cluster", 200, 0), make_points("on_limits", 120, 4),
+            make_points("duplicates", 40, 2), make_points("likert", 30, 1)]
+    rng = np.random.default_rng(11)
+    rows.append(rng.uniform(-1, 1, size=(30, 2)))  # a row kde2d rejects (no root)
+    points, mask = padded_batch(rows)
+    points = np.nan_to_num(points)
+    exact = diffusion_kde_2d_with_info(tf.constant(points), tf.constant(mask), histogram="soft")
+    ok = exact.converged.numpy()
+    self.assertTrue(ok[0] and ok[2] and not ok[4])
+    fn = tf.function(lambda p, m: diffusion_kde_2d_with_info(p, m, histogram="soft"),
+                     jit_compile=True)
+    for dtype, rtol in ((tf.float32, 1e-5), (tf.float16, 2e-2)):
+      got = fn(tf.constant(points, dtype), tf.constant(mask))
+      self.assertAllEqual(got.converged, exact.converged)
+      self.assertAllClose(tf.cast(got.t_star, tf.float64)[ok], exact.t_star[ok], rtol=rtol,
+                          atol=0)
+
   def test_float16_input_soft_histogram_under_jit(self):
     points, mask = self._batch()
     points = tf.constant(np.nan_to_num(points), tf.float16)

@@ -176,6 +176,27 @@ class RandomSubsetsTest(tf.test.TestCase):
       inclusion = chosen[row][:, mask[row]].mean(axis=0)
       self.assertAllClose(inclusion, np.full(n, (n + 1) / (2 * n)), atol=0.03)
 
+  def test_rank_and_sort_paths_choose_the_same_subsets(self):
+    # Up to _RANK_MAX_RATERS slots the subsets come from pairwise key ranks, beyond it from a
+    # sort of the keys: both must pick exactly the same raters, eagerly and under XLA.
+    rng = np.random.default_rng(3)
+    _, mask = _ragged_batch(rng, rows=6, raters=9)
+    mask[2] = False  # an empty row
+    mask = tf.constant(mask)
+    seed = tf.constant([4, 5], tf.int64)
+    ranked = upsample.random_subsets(mask, samples=300, seed=seed)
+    jit = tf.function(lambda m: upsample.random_subsets(m, samples=300, seed=seed),
+                      jit_compile=True)(mask)
+    limit = upsample._RANK_MAX_RATERS
+    try:
+      upsample._RANK_MAX_RATERS = 0
+      sorted_ = upsample.random_subsets(mask, samples=300, seed=seed)
+    finally:
+      upsample._RANK_MAX_RATERS = limit
+    self.assertAllEqual(ranked, sorted_)
+    self.assertAllEqual(jit, sorted_)
+    self.assertTrue(np.any(ranked.numpy()))
+
   def test_empty_row_gives_empty_subsets(self):
     chosen = upsample.random_subsets(tf.zeros([1, 3], tf.bool), samples=4,
                                      seed=tf.constant([0, 0], tf.int64))

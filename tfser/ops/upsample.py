@@ -43,6 +43,9 @@ STD_EPSILON = 1e-12
 
 # Rater indices live below the random bits of a subset key (keys are bits * _MAX_RATERS + index).
 _MAX_RATERS = 1 << 20
+# Up to this many (static) rater slots, random_subsets ranks keys by pairwise comparison
+# (raters^2 work per subset) instead of sorting them.
+_RANK_MAX_RATERS = 32
 
 SeedLike = Union[tf.Tensor, Sequence[int], int, tf.random.Generator]
 
@@ -122,6 +125,13 @@ def random_subsets(mask: tf.Tensor, *, samples: int, seed: tf.Tensor) -> tf.Tens
   bits = tf.cast(stateless_bits([batch, samples, raters], seed, stream=2), tf.int64)
   keys = bits * _MAX_RATERS + tf.range(tf.cast(raters, tf.int64))
   keys = tf.where(mask[:, None, :], keys, tf.int64.max)  # invalid raters sort last
+  static_raters = mask.shape[1]
+  if static_raters is not None and static_raters <= _RANK_MAX_RATERS:
+    # A valid rater's key is among the k smallest iff fewer than k keys are smaller: ranks by
+    # pairwise comparison. Same subsets as the sort below (valid keys are distinct); XLA's CPU
+    # sort of many 6-key rows took 1.3 ms of the DiffKDE batch's 1.8 ms upsampling, this ~0.1 ms.
+    rank = tf.reduce_sum(tf.cast(keys[..., None, :] < keys[..., :, None], tf.int32), axis=-1)
+    return tf.logical_and(rank < k[..., None], mask[:, None, :])
   threshold = tf.gather(tf.sort(keys, axis=-1), k[..., None] - 1, batch_dims=2)  # [b, s, 1]
   return tf.logical_and(keys <= threshold, mask[:, None, :])
 
