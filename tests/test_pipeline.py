@@ -1,7 +1,9 @@
-"""tfser.data.pipeline on small TFRecords written by tests/pipeline_fixtures.py."""
+"""tfser.data.pipeline on small TFRecords written by tfser.data.synthetic (tests/pipeline_fixtures)."""
 
+import dataclasses
 import math
 import os
+from unittest import mock
 
 from absl.testing import parameterized
 import hypothesis
@@ -236,7 +238,11 @@ class CwwDatasetTest(tf.test.TestCase, parameterized.TestCase):
       ex.features.feature["schema_version"].int64_list.value[0] = schema.SCHEMA_VERSION + 1
       examples.append(ex)
     fx.write_corpus(self.data_dir, "BAD", self.utts, {"is10": self.x}, examples=examples)
-    with self.assertRaisesRegex(tf.errors.InvalidArgumentError, "schema version"):
+    # Both versions are named: this tfser's in the message, the record's in its data.
+    with self.assertRaisesRegex(
+        tf.errors.InvalidArgumentError,
+        rf"schema version differs from this tfser\\?'s \({schema.SCHEMA_VERSION}\)"
+        rf"(.|\n)*{schema.SCHEMA_VERSION + 1}"):
       _batches(pipeline.cww_dataset(self.data_dir, "BAD", "train"))
 
 
@@ -284,6 +290,11 @@ class ZipAndManifestTest(tf.test.TestCase, parameterized.TestCase):
     self.assertNotEqual(first[:5], first[5:])  # epoch 2 draws new minibatches
     self.assertNotEqual(first, run(10))
 
+  def test_static_parallelism_carries_over_to_the_zip(self):
+    ds = self._zip(0)
+    self.assertFalse(ds.options().autotune.enabled)
+    self.assertLen(list(ds.as_numpy_iterator()), 5)
+
   def test_zip_with_repeating_stream(self):
     ds = pipeline.per_corpus_zip({
         "IEM": pipeline.cww_dataset(self.data_dir, "IEM", "train", batch_size=4),
@@ -323,18 +334,192 @@ class ZipAndManifestTest(tf.test.TestCase, parameterized.TestCase):
 
 class ParseTest(tf.test.TestCase):
 
-  def test_subset_parse_matches_the_schema_parser(self):
+  def test_block_parse_matches_the_schema_parser_record_by_record(self):
     rng = np.random.default_rng(3)
-    utt = fx.rated_utterance("IMP", "u", [("a", 0.1, NAN, "happy"), ("b", -0.5, 0.25, "")],
-                             label="sad", cww_split="validation", consensus=(0.3, NAN))
-    record = schema.to_example(utt, {"a": 0, "b": 1}, {"is10": rng.normal(size=7)},
-                               fx.random_ground_truth(rng)).SerializeToString()
-    full = schema.parse_example(tf.constant(record), {"is10": 7})
+    utts = [
+        fx.rated_utterance("IMP", "u", [("a", 0.1, NAN, "happy"), ("b", -0.5, 0.25, "")],
+                           label="sad", cww_split="validation", consensus=(0.3, NAN)),
+        fx.rated_utterance("IMP", "v", [], label=""),  # no ratings, no label, no ground truth
+        fx.rated_utterance("IMP", "w", [("b", 0.5, 0.5, "angry")], split="test"),
+    ]
+    gts = [fx.random_ground_truth(rng), None, fx.random_ground_truth(rng)]
+    records = [schema.to_example(u, {"a": 0, "b": 1}, {"is10": rng.normal(size=7)},
+                                 gt).SerializeToString() for u, gt in zip(utts, gts)]
     keys = ("label_index", "cww_split", "activation", "rating_valence", "rating_category")
-    part = pipeline._parse(tf.constant(record), {"is10": 7}, keys, with_ground_truth=True)
-    self.assertCountEqual(part, keys + ("features/is10", "gt_4x4", "gt_2x2"))
-    for key, value in part.items():
-      self.assertAllEqual(value, full[key])
+    block = pipeline._parse_block(tf.constant(records), {"is10": 7}, keys, with_ground_truth=True)
+    self.assertCountEqual(block, keys + ("features/is10", "gt_4x4", "gt_2x2"))
+    for row, record in enumerate(records):
+      full = schema.parse_example(tf.constant(record), {"is10": 7})
+      for key, value in block.items():
+        got = value[row]
+        self.assertEqual(got.dtype, full[key].dtype, key)
+        self.assertEqual(got.shape, full[key].shape, key)
+        np.testing.assert_array_equal(got.numpy(), full[key].numpy(), err_msg=key)
+    self.assertTrue(np.isnan(block["gt_4x4"][1]).all())  # the default for a missing one
+    self.assertEqual(block["rating_valence"][1].shape, (0,))
+
+
+def _reference_annotator_dataset(data_dir, corpus, split, *, feature_names=("wav2vec2", "bert"),
+                                 batch_size=32, gt_bins=4, gt_seed=0, min_ratings=2,
+                                 shuffle=False, seed=0, drop_remainder=False):
+  """The per-record annotator pipeline (before the parse was vectorised), for comparison."""
+  manifest = pipeline.load_manifest(data_dir, corpus)
+  dims = pipeline.feature_dims(manifest, list(feature_names))
+
+  def to_inputs(serialized):
+    p = schema.parse_example(serialized, dims)
+    act, val = p["rating_activation"], p["rating_valence"]
+    valid = tf.math.is_finite(act) & tf.math.is_finite(val)
+    ids = tf.cast(tf.boolean_mask(p["rating_annotator"], valid), tf.int32)
+    ratings = tf.stack([tf.boolean_mask(act, valid), tf.boolean_mask(val, valid)], axis=-1)
+    mean_rating = tf.math.divide_no_nan(tf.reduce_sum(ratings, 0),
+                                        tf.cast(tf.shape(ratings)[0], tf.float32))
+    consensus = tf.stack([p["activation"], p["valence"]])
+    return {"features": tf.concat([p["features/" + n] for n in feature_names], axis=0),
+            "annotator_ids": ids, "ratings": ratings,
+            "rating_mask": tf.ones_like(ids, tf.bool),
+            "consensus": tf.where(tf.math.is_finite(consensus), consensus, mean_rating),
+            "ground_truth": p[f"gt_{gt_bins}x{gt_bins}"][gt_seed],
+            "utterance_id": p["utterance_id"], "_split": p["split"]}
+
+  ds = pipeline._records(data_dir, manifest, split).map(to_inputs)
+  ds = ds.filter(lambda x: tf.size(x["annotator_ids"]) >= min_ratings)
+  if split != "all":
+    ds = ds.filter(lambda x: tf.equal(x["_split"], split))
+  ds = ds.map(lambda x: {k: v for k, v in x.items() if k != "_split"})
+  return pipeline._finish(ds, size=manifest_lib.split_size(manifest, split),
+                          batch_size=batch_size, shuffle=shuffle, seed=seed, repeat=False,
+                          drop_remainder=drop_remainder, cache=True, padded=True,
+                          shuffle_buffer=None)
+
+
+def _reference_cww_dataset(data_dir, corpus, split, *, batch_size=32, shuffle=False, seed=0,
+                           normalizer=None):
+  """The per-record CWW pipeline (before the parse was vectorised), for comparison."""
+  manifest = pipeline.load_manifest(data_dir, corpus)
+  dims = pipeline.feature_dims(manifest, ["is10"])
+  norm = pipeline._normalizer(normalizer, dims["is10"], corpus)
+
+  def keep(p):
+    ok = p["label_index"] >= 0
+    return ok if split == "all" else ok & tf.equal(p["cww_split"], split)
+
+  def to_inputs(p):
+    x = p["features/is10"]
+    if norm is not None:
+      x = (x - norm[0]) / norm[1]
+    label = tf.cast(p["label_index"], tf.int32)
+    cats = p["rating_category"]
+    counts = tf.reduce_sum(tf.one_hot(tf.boolean_mask(cats, cats >= 0), 4), axis=0)
+    total = tf.reduce_sum(counts)
+    votes = tf.cond(total > 0, lambda: counts / total, lambda: tf.one_hot(label, 4))
+    return {"features": x, "label": label, "votes": votes, "utterance_id": p["utterance_id"]}
+
+  ds = pipeline._records(data_dir, manifest, "all").map(
+      lambda s: schema.parse_example(s, dims, with_ground_truth=False))
+  ds = ds.filter(keep).map(to_inputs)
+  return pipeline._finish(ds, size=manifest_lib.split_size(manifest, split, "cww_split_counts"),
+                          batch_size=batch_size, shuffle=shuffle, seed=seed, repeat=False,
+                          drop_remainder=False, cache=True, padded=False, shuffle_buffer=None)
+
+
+class VectorisedParseTest(tf.test.TestCase, parameterized.TestCase):
+  """The block-parsed pipelines give exactly the per-record pipelines' batches, in order."""
+
+  def setUp(self):
+    super().setUp()
+    self.data_dir = fx.temp_dir(self)
+    rng = np.random.default_rng(4)
+    splits = ("train", "validation", "test")
+    labels = schema.CLASS_NAMES + ("",)
+    votes = schema.CLASS_NAMES + ("disgusted", "")
+    utts, gts = [], []
+    for i in range(150):
+      ratings = []
+      for a in rng.choice(12, size=rng.integers(0, 9), replace=False):  # 0 to 8 ratings
+        act = NAN if rng.random() < 0.15 else rng.uniform(-1, 1)
+        val = NAN if rng.random() < 0.15 else rng.uniform(-1, 1)
+        ratings.append((f"a{a:02d}", act, val, votes[rng.integers(len(votes))]))
+      consensus = (NAN, NAN) if rng.random() < 0.3 else tuple(rng.uniform(-1, 1, 2))
+      utts.append(fx.rated_utterance("IMP", f"u{i:03d}", ratings, split=splits[i % 3],
+                                     cww_split=splits[rng.integers(3)],
+                                     label=labels[rng.integers(len(labels))],
+                                     consensus=consensus))
+      gts.append(None if rng.random() < 0.2 else fx.random_ground_truth(rng))
+    self.n = len(utts)
+    features = {"wav2vec2": rng.normal(size=(self.n, 6)).astype(np.float32),
+                "bert": rng.normal(size=(self.n, 4)).astype(np.float32),
+                "is10": rng.normal(2.0, 3.0, size=(self.n, 5)).astype(np.float32)}
+    fx.write_corpus(self.data_dir, "IMP", utts, features, gts, shards_per_split=2)
+    # MIX: the same records, but the manifest says every one is "train", so the shards mix
+    # splits and the split filter inside the block is what selects them.
+    index = {a: k for k, a in enumerate(sorted({r.annotator for u in utts for r in u.ratings}))}
+    examples = [schema.to_example(u, index, {n: f[i] for n, f in features.items()}, gts[i])
+                for i, u in enumerate(utts)]
+    as_train = [dataclasses.replace(u, corpus="MIX", split="train") for u in utts]
+    fx.write_corpus(self.data_dir, "MIX", as_train, features, shards_per_split=3,
+                    examples=examples)
+
+  def assertSameBatches(self, got, want, epochs=2):
+    for _ in range(epochs):  # a second epoch: from the cache, reshuffled
+      got_batches, want_batches = list(got.as_numpy_iterator()), list(want.as_numpy_iterator())
+      self.assertLen(got_batches, len(want_batches))
+      for g, w in zip(got_batches, want_batches):
+        self.assertCountEqual(g, w)
+        for key in w:
+          self.assertEqual(g[key].dtype, w[key].dtype, key)
+          self.assertEqual(g[key].shape, w[key].shape, key)
+          np.testing.assert_array_equal(g[key], w[key], err_msg=key)
+    self.assertEqual(got.element_spec, want.element_spec)
+
+  @parameterized.named_parameters(
+      ("train", "IMP", "train", {}),
+      ("all_min0_block3", "IMP", "all", {"min_ratings": 0, "batch_size": 7}, 3),
+      ("validation_min1_gt2", "IMP", "validation", {"min_ratings": 1, "gt_bins": 2,
+                                                     "gt_seed": 4}),
+      ("shuffled", "IMP", "all", {"shuffle": True, "seed": 5, "batch_size": 16}),
+      ("mixed_shards", "MIX", "train", {"min_ratings": 0, "batch_size": 8, "shuffle": True}, 4),
+      ("drop_remainder", "IMP", "train", {"batch_size": 4, "drop_remainder": True}),
+      ("one_feature", "IMP", "all", {"feature_names": ("bert",), "min_ratings": 3}, 1),
+  )
+  def test_annotator_dataset(self, corpus, split, kwargs, block=None):
+    with mock.patch.object(pipeline, "PARSE_BLOCK", block or pipeline.PARSE_BLOCK):
+      got = pipeline.annotator_dataset(self.data_dir, corpus, split, **kwargs)
+    self.assertSameBatches(got, _reference_annotator_dataset(self.data_dir, corpus, split,
+                                                             **kwargs))
+
+  @parameterized.named_parameters(
+      ("train", "train", {}),
+      ("all_normalised_block5", "all", {"normalizer": "stats", "batch_size": 9}, 5),
+      ("validation_shuffled", "validation", {"shuffle": True, "seed": 2, "batch_size": 4}),
+  )
+  def test_cww_dataset(self, split, kwargs, block=None):
+    if kwargs.get("normalizer") == "stats":
+      kwargs = dict(kwargs, normalizer=pipeline.feature_statistics(self.data_dir, ["IMP"],
+                                                                     "is10"))
+    with mock.patch.object(pipeline, "PARSE_BLOCK", block or pipeline.PARSE_BLOCK):
+      got = pipeline.cww_dataset(self.data_dir, "IMP", split, **kwargs)
+    self.assertSameBatches(got, _reference_cww_dataset(self.data_dir, "IMP", split, **kwargs))
+
+  def test_unlabelled_dataset(self):
+    stats = pipeline.feature_statistics(self.data_dir, ["IMP"], "is10")
+    got = pipeline.unlabelled_dataset(self.data_dir, "IMP", shuffle=False, repeat=False,
+                                      normalizer=stats, batch_size=64)
+    manifest = pipeline.load_manifest(self.data_dir, "IMP")
+    records = [r.numpy() for r in pipeline._records(self.data_dir, manifest, "all")]
+    mean, std = (tf.constant(v, tf.float32) for v in (stats[0], np.where(stats[1] > 1e-8,
+                                                                          stats[1], 1.0)))
+    want = np.stack([((schema.parse_example(tf.constant(r), {"is10": 5}, False)["features/is10"]
+                       - mean) / std).numpy() for r in records])
+    np.testing.assert_array_equal(np.concatenate([b["features"] for b in
+                                                  got.as_numpy_iterator()]), want)
+
+  def test_annotator_index_beyond_the_manifest_fails(self):
+    utts = [fx.rated_utterance("BAD", "x", [("a", 0.1, 0.1), ("b", 0.2, 0.2)])]
+    example = schema.to_example(utts[0], {"a": 0, "b": 7}, {"is10": np.zeros(2)})
+    fx.write_corpus(self.data_dir, "BAD", utts, {"is10": np.zeros((1, 2))}, examples=[example])
+    with self.assertRaisesRegex(tf.errors.InvalidArgumentError, "annotator index beyond"):
+      list(pipeline.annotator_dataset(self.data_dir, "BAD", "train", feature_names=("is10",)))
 
 
 class FeatureStatisticsPropertyTest(tf.test.TestCase):

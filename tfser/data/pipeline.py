@@ -1,9 +1,20 @@
 """tf.data input pipelines over the prepared TFRecords (see ``tfser.data.manifest`` for the layout).
 
-Every pipeline: the corpus's shard files -> interleaved ``TFRecordDataset`` -> parse (the keys it
-needs, with ``schema.feature_spec``) -> filter -> model inputs -> cache (in memory) -> shuffle
-(seeded, reshuffled every iteration, a full-corpus buffer by default) -> batch -> repeat
-(optional) -> prefetch. For a given seed the order of every epoch is the same from run to run.
+Every pipeline: the corpus's shard files -> interleaved ``TFRecordDataset`` -> blocks of
+:data:`PARSE_BLOCK` serialized records -> one vectorised function per block
+(``tf.io.parse_example`` of the keys it needs, with ``schema.feature_spec``; the filters as a
+boolean mask; the model inputs) -> unbatch -> cache (in memory) -> shuffle (seeded, reshuffled
+every iteration, a full-corpus buffer by default) -> batch (ragged ratings padded to the batch's
+widest, with a mask) -> repeat (optional) -> prefetch (unless fully shuffled, see ``_finish``).
+The utterances come out in shard-interleave order, exactly as a record-at-a-time parse gives them,
+so for a given seed the order of every epoch is the same from run to run (and the same as before
+the parse was vectorised). The tf.data autotuner is off (``_options``).
+
+Parsing a block at a time removes the per-record function calls (parse, filters, inputs), which
+cost more than the parse: per record 4.7x faster for CWW, 2.7x for the annotator records
+(bench/pipeline.py). What an epoch costs beyond its records is start-up, paid by every fresh
+iterator (Keras: every epoch), mostly the instantiation of the block function (~0.15 ms per op:
+keep it small, hence flat values and dense ops instead of tf.ragged).
 
   * :func:`annotator_dataset`: features, every annotator's (activation, valence) padded to the
     batch's most-rated utterance with a mask, consensus and the ground-truth distribution
@@ -43,50 +54,126 @@ def _records(data_dir: str, manifest: dict, split: str) -> tf.data.Dataset:
                        num_parallel_calls=AUTOTUNE, deterministic=True)
 
 
-def _parse(serialized: tf.Tensor, dims: Dict[str, int], keys: Sequence[str],
-           with_ground_truth: bool = False) -> Dict[str, tf.Tensor]:
-  """``schema.parse_example`` restricted to ``keys`` (plus the features in ``dims``).
+PARSE_BLOCK = 128  # serialized records parsed per tf.io.parse_example call
 
-  Parsing only what a pipeline uses is about 2.5x faster than the full record (the strings and
-  the unused ratings dominate). Same spec (``schema.feature_spec``), same version check and the
-  same output shapes as ``schema.parse_example`` for the keys it returns.
+
+def _block_spec(dims: Dict[str, int], keys: Sequence[str],
+                with_ground_truth: bool) -> Dict[str, object]:
+  """``schema.feature_spec`` restricted to what a pipeline uses, shaped as it uses it.
+
+  The same keys, dtypes and defaults; only the shapes differ (the same values): the one-value
+  features (``[1]`` in the schema) parse as scalars and ``gt_BxB`` as ``[GT_SEEDS, B * B]``, so
+  the parse needs no reshaping ops after it (each op costs start-up: see the module docstring).
   """
   full = schema.feature_spec(dims, with_ground_truth)
   wanted = set(keys) | {"schema_version"} | {"features/" + n for n in dims}
   if with_ground_truth:
     wanted |= {f"gt_{b}x{b}" for b in schema.GT_BINS}
-  parsed = tf.io.parse_single_example(serialized, {k: v for k, v in full.items() if k in wanted})
-  version = parsed.pop("schema_version")[0]
-  tf.debugging.assert_equal(
-      version, tf.constant(schema.SCHEMA_VERSION, tf.int64),
-      message=f"TFRecord schema version differs from this tfser's ({schema.SCHEMA_VERSION}); "
-              "re-run data_prep.prepare")
-  for k in ("label_index", "activation", "valence", "dominance"):
-    if k in parsed:
-      parsed[k] = parsed[k][0]
-  for b in schema.GT_BINS:
-    if f"gt_{b}x{b}" in parsed:
-      parsed[f"gt_{b}x{b}"] = tf.reshape(parsed[f"gt_{b}x{b}"], [schema.GT_SEEDS, b * b])
+  spec = {}
+  for key in sorted(wanted):
+    feature = full[key]
+    if isinstance(feature, tf.io.FixedLenFeature) and key.startswith("gt_"):
+      shape = (schema.GT_SEEDS, feature.shape[0] // schema.GT_SEEDS)
+      default = feature.default_value
+      feature = tf.io.FixedLenFeature(
+          shape, feature.dtype, None if default is None else np.reshape(default, shape).tolist())
+    elif isinstance(feature, tf.io.FixedLenFeature) and list(feature.shape) == [1]:
+      default = feature.default_value
+      feature = tf.io.FixedLenFeature([], feature.dtype,
+                                      None if default is None else np.ravel(default)[0])
+    spec[key] = feature
+  return spec
+
+
+def _parse_block(serialized: tf.Tensor, dims: Dict[str, int], keys: Sequence[str],
+                 with_ground_truth: bool = False) -> Dict[str, tf.Tensor]:
+  """``schema.parse_example`` of a block ``[K]`` of records at once, restricted to ``keys``.
+
+  Also parses the features in ``dims`` (and both ground truths if ``with_ground_truth``); parsing
+  only what a pipeline uses is about 2.5x faster than the full record (the strings and the unused
+  ratings dominate). Same spec (``schema.feature_spec``) and version check as
+  ``schema.parse_example``, whose per-record output gains a leading ``[K]`` axis: scalars ``[K]``,
+  features ``[K, D]``, ``gt_BxB`` ``[K, GT_SEEDS, B * B]`` (NaN where the record has none) and
+  ratings ``tf.RaggedTensor`` ``[K, None]`` (row k: record k's ratings, possibly none).
+  """
+  parsed = tf.io.parse_example(serialized, _block_spec(dims, keys, with_ground_truth))
+  version = parsed.pop("schema_version")
+  # tf.debugging.Assert with string data only is one op (assert_equal adds a cond and ~20 ops).
+  tf.debugging.Assert(
+      tf.reduce_all(tf.equal(version, schema.SCHEMA_VERSION)),
+      [f"TFRecord schema version differs from this tfser's ({schema.SCHEMA_VERSION}); re-run "
+       "data_prep.prepare. Record versions:", tf.strings.as_string(version)], summarize=8)
   return parsed
+
+
+def _row_ids(splits: tf.Tensor) -> tf.Tensor:
+  """The row of each value of a ragged ``[K, None]`` with ``row_splits`` ``splits`` [K + 1]."""
+  # The raw op on [1, n]: tf.searchsorted's reshaping of its arguments adds ~8 ops.
+  return tf.raw_ops.UpperBound(sorted_inputs=splits[None, 1:], values=tf.range(splits[-1])[None],
+                               out_type=tf.int32)[0]
+
+
+def _keep_rows(tensors: Dict[str, tf.Tensor], keep: tf.Tensor) -> Dict[str, tf.Tensor]:
+  """The rows of a block's dense ``[K, ...]`` tensors where ``keep`` [K] is True."""
+  index = tf.where(keep)[:, 0]
+  return {k: tf.gather(v, index) for k, v in tensors.items()}
+
+
+def _parsed(data_dir: str, manifest: dict, split: str, block_fn) -> tf.data.Dataset:
+  """Records -> blocks of PARSE_BLOCK -> ``block_fn`` (vectorised parse, filter, inputs) -> rows."""
+  return (_records(data_dir, manifest, split).batch(PARSE_BLOCK)
+          .map(block_fn, num_parallel_calls=AUTOTUNE, deterministic=True).unbatch())
+
+
+def _dense_ratings(row: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+  """One utterance's ratings (a ragged row after ``unbatch``) as dense tensors, plus the mask.
+
+  ``padded_batch`` (and a plain dense cache) need dense elements. This is the one per-utterance
+  function of the annotator pipeline and it runs before the cache, on the first epoch only; a
+  per-batch alternative (ragged batch, then pad) would cost every cached epoch more than this
+  costs once.
+  """
+  out = dict(row)
+  out["rating_mask"] = tf.ones_like(row["annotator_ids"], tf.bool)
+  return out
+
+
+def _options() -> tf.data.Options:
+  """tf.data options of every pipeline here: static parallelism instead of the autotuner.
+
+  With the autotuner on, deleting an iterator (Keras: every epoch) often waited 30-300 ms for
+  its model thread (demo corpora, 2 cores), and parsing was no faster; ``AUTOTUNE`` parallelism
+  then means one call per core. The options carry over to datasets built on these (a zip, a
+  later map).
+  """
+  options = tf.data.Options()
+  options.autotune.enabled = False
+  return options
 
 
 def _finish(ds: tf.data.Dataset, *, size: int, batch_size: int, shuffle: bool, seed: int,
             repeat: bool, drop_remainder: bool, cache: bool, padded: bool,
             shuffle_buffer: Optional[int]) -> tf.data.Dataset:
-  """cache -> shuffle -> batch (padded for ragged ratings) -> repeat -> prefetch."""
+  """cache -> shuffle -> batch (padded for ragged ratings) -> repeat -> prefetch (see below)."""
   if batch_size < 1:
     raise ValueError(f"batch_size must be >= 1, got {batch_size}")
   if cache:
     ds = ds.cache()
+  buffer = max(1, shuffle_buffer or size)
   if shuffle:
     # A buffer as large as the corpus is a full shuffle; it also reads the cache to its end on
     # the first element, so the cache completes even when a zip stops this stream early.
-    ds = ds.shuffle(max(1, shuffle_buffer or size), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
   ds = (ds.padded_batch(batch_size, drop_remainder=drop_remainder) if padded
         else ds.batch(batch_size, drop_remainder=drop_remainder))
   if repeat:
     ds = ds.repeat()
-  return ds.prefetch(AUTOTUNE)
+  if not (shuffle and buffer >= size):
+    # After a full shuffle there is nothing to prefetch: its first batch has read (and parsed)
+    # the whole split, and each later batch only takes elements from its buffer. A prefetch
+    # there made every epoch's start-up ~45 ms slower per stream (demo corpora, 2 cores).
+    ds = ds.prefetch(AUTOTUNE)
+  return ds.with_options(_options())
 
 
 def _normalizer(normalizer, dim: int, where: str):
@@ -136,37 +223,48 @@ def annotator_dataset(data_dir: str, corpus: str, split: str, *,
   gt_key = f"gt_{gt_bins}x{gt_bins}"
   names = list(feature_names)
 
-  def to_inputs(serialized):
-    p = _parse(serialized, dims, ("split", "utterance_id", "activation", "valence",
-                                  "rating_annotator", "rating_activation", "rating_valence"),
-               with_ground_truth=True)
-    act, val = p["rating_activation"], p["rating_valence"]
-    valid = tf.math.is_finite(act) & tf.math.is_finite(val)
-    ids = tf.cast(tf.boolean_mask(p["rating_annotator"], valid), tf.int32)
+  def to_inputs(serialized):  # a block [K] of records -> the utterances kept, as rows
+    p = _parse_block(serialized, dims, ("split", "utterance_id", "activation", "valence",
+                                        "rating_annotator", "rating_activation",
+                                        "rating_valence"), with_ground_truth=True)
+    # The ratings as flat values + row splits and dense ops: the tf.ragged ops would make this
+    # function ~10x larger, and instantiating it (every new iterator, i.e. every epoch) slower.
+    ann, act, val = (p[k] for k in ("rating_annotator", "rating_activation", "rating_valence"))
+    splits = act.row_splits
+    tf.debugging.assert_equal(tf.stack([ann.row_splits, val.row_splits]), splits[None],
+                              message=f"{corpus}: ratings of unequal lengths in a record")
+    valid = tf.where(tf.math.is_finite(act.values) & tf.math.is_finite(val.values))[:, 0]
+    rows = tf.gather(_row_ids(splits), valid)  # the utterance of each valid rating
+    ids = tf.cast(tf.gather(ann.values, valid), tf.int32)
     tf.debugging.assert_less(
         ids, tf.constant(max(num_annotators, 1), tf.int32),
         message=f"{corpus}: annotator index beyond the manifest's {num_annotators} annotators")
-    ratings = tf.stack([tf.boolean_mask(act, valid), tf.boolean_mask(val, valid)], axis=-1)
-    mean_rating = tf.math.divide_no_nan(tf.reduce_sum(ratings, 0),
-                                        tf.cast(tf.shape(ratings)[0], tf.float32))
-    consensus = tf.stack([p["activation"], p["valence"]])
-    return {
-        "features": tf.concat([p["features/" + n] for n in names], axis=0),
-        "annotator_ids": ids,
-        "ratings": ratings,
-        "rating_mask": tf.ones_like(ids, tf.bool),
+    ratings = tf.stack([tf.gather(act.values, valid), tf.gather(val.values, valid)], axis=-1)
+    num_rows = tf.size(splits) - 1
+    count = tf.math.unsorted_segment_sum(tf.ones_like(rows, tf.int64), rows, num_rows)
+    mean_rating = tf.math.divide_no_nan(tf.math.unsorted_segment_sum(ratings, rows, num_rows),
+                                        tf.cast(count, tf.float32)[:, None])
+    consensus = tf.stack([p["activation"], p["valence"]], axis=-1)
+    keep = count >= min_ratings
+    if split != "all":  # the shards are per split already; this guards a mixed shard
+      keep &= tf.equal(p["split"], split)
+    out = _keep_rows({
+        "features": tf.concat([p["features/" + n] for n in names], axis=1),
         "consensus": tf.where(tf.math.is_finite(consensus), consensus, mean_rating),
-        "ground_truth": p[gt_key][gt_seed],
+        "count": count,
+        "ground_truth": p[gt_key][:, gt_seed],
         "utterance_id": p["utterance_id"],
-        "_split": p["split"],
-    }
+    }, keep)
+    kept_splits = tf.concat([tf.zeros([1], tf.int64), tf.cumsum(out.pop("count"))], axis=0)
+    taken = tf.where(tf.gather(keep, rows))[:, 0]  # the valid ratings of the kept utterances
+    out["annotator_ids"] = tf.RaggedTensor.from_row_splits(tf.gather(ids, taken), kept_splits,
+                                                           validate=False)
+    out["ratings"] = tf.RaggedTensor.from_row_splits(tf.gather(ratings, taken), kept_splits,
+                                                     validate=False)
+    return out
 
-  ds = _records(data_dir, manifest, split).map(to_inputs, num_parallel_calls=AUTOTUNE,
-                                               deterministic=True)
-  ds = ds.filter(lambda x: tf.size(x["annotator_ids"]) >= min_ratings)
-  if split != "all":  # the shards are per split already; this guards a mixed shard
-    ds = ds.filter(lambda x: tf.equal(x["_split"], split))
-  ds = ds.map(lambda x: {k: v for k, v in x.items() if k != "_split"})
+  # Sequential: for so small a function a parallel map's hand-offs cost more than they save.
+  ds = _parsed(data_dir, manifest, split, to_inputs).map(_dense_ratings)
   return _finish(ds, size=split_size(manifest, split), batch_size=batch_size, shuffle=shuffle,
                  seed=seed, repeat=repeat, drop_remainder=drop_remainder, cache=cache,
                  padded=True, shuffle_buffer=shuffle_buffer)
@@ -198,26 +296,26 @@ def cww_dataset(data_dir: str, corpus: str, split: str, *, feature_name: str = "
   norm = _normalizer(normalizer, dims[feature_name], f"corpus {corpus}, feature {feature_name}")
   num_classes = len(schema.CLASS_NAMES)
 
-  def keep(p):
-    ok = p["label_index"] >= 0
-    return ok if split == "all" else ok & tf.equal(p["cww_split"], split)
-
-  def to_inputs(p):
+  def to_inputs(serialized):  # a block [K] of records -> the utterances kept, as rows
+    p = _parse_block(serialized, dims, ("label_index", "cww_split", "rating_category",
+                                        "utterance_id"))
+    keep = p["label_index"] >= 0
+    if split != "all":
+      keep &= tf.equal(p["cww_split"], split)
     x = p["features/" + feature_name]
     if norm is not None:
       x = (x - norm[0]) / norm[1]
     label = tf.cast(p["label_index"], tf.int32)
-    cats = p["rating_category"]
-    counts = tf.reduce_sum(tf.one_hot(tf.boolean_mask(cats, cats >= 0), num_classes), axis=0)
-    total = tf.reduce_sum(counts)
-    votes = tf.cond(total > 0, lambda: counts / total,
-                    lambda: tf.one_hot(label, num_classes))
-    return {"features": x, "label": label, "votes": votes, "utterance_id": p["utterance_id"]}
+    cats = p["rating_category"]  # ragged [K, None]; -1: a vote outside the four classes
+    # one_hot of a negative index is all zeros: such votes count for no class.
+    counts = tf.math.unsorted_segment_sum(tf.one_hot(cats.values, num_classes),
+                                          _row_ids(cats.row_splits), tf.size(label))
+    total = tf.reduce_sum(counts, axis=1, keepdims=True)
+    votes = tf.where(total > 0, counts / tf.maximum(total, 1.0), tf.one_hot(label, num_classes))
+    return _keep_rows({"features": x, "label": label, "votes": votes,
+                       "utterance_id": p["utterance_id"]}, keep)
 
-  ds = _records(data_dir, manifest, "all").map(
-      lambda s: _parse(s, dims, ("label_index", "cww_split", "rating_category", "utterance_id")),
-      num_parallel_calls=AUTOTUNE, deterministic=True)
-  ds = ds.filter(keep).map(to_inputs, num_parallel_calls=AUTOTUNE, deterministic=True)
+  ds = _parsed(data_dir, manifest, "all", to_inputs)
   return _finish(ds, size=split_size(manifest, split, "cww_split_counts"), batch_size=batch_size,
                  shuffle=shuffle, seed=seed, repeat=repeat, drop_remainder=drop_remainder,
                  cache=cache, padded=False, shuffle_buffer=shuffle_buffer)
@@ -236,12 +334,11 @@ def unlabelled_dataset(data_dir: str, corpus: str, *, feature_name: str = "is10"
   dims = feature_dims(manifest, [feature_name])
   norm = _normalizer(normalizer, dims[feature_name], f"corpus {corpus}, feature {feature_name}")
 
-  def to_inputs(serialized):
-    x = _parse(serialized, dims, ())["features/" + feature_name]
+  def to_inputs(serialized):  # a block [K] of records -> rows
+    x = _parse_block(serialized, dims, ())["features/" + feature_name]
     return {"features": x if norm is None else (x - norm[0]) / norm[1]}
 
-  ds = _records(data_dir, manifest, "all").map(to_inputs, num_parallel_calls=AUTOTUNE,
-                                               deterministic=True)
+  ds = _parsed(data_dir, manifest, "all", to_inputs)
   return _finish(ds, size=split_size(manifest, "all"), batch_size=batch_size, shuffle=shuffle,
                  seed=seed, repeat=repeat, drop_remainder=drop_remainder, cache=cache,
                  padded=False, shuffle_buffer=None)
@@ -257,4 +354,5 @@ def per_corpus_zip(datasets: Mapping[str, tf.data.Dataset]) -> tf.data.Dataset:
   """
   if not datasets:
     raise ValueError("per_corpus_zip needs at least one dataset")
-  return tf.data.Dataset.zip(dict(datasets)).prefetch(AUTOTUNE)
+  # No prefetch of its own: each stream prefetches unless it is fully shuffled (see _finish).
+  return tf.data.Dataset.zip(dict(datasets))
