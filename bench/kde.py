@@ -7,14 +7,12 @@ reference is timed on the first ``--ref_rows`` utterances and scaled to 1,000 (t
 "max |diff|" is over those reference rows: max |density - kde2d| / max |kde2d| per row, and the
 bandwidth's relative error.
 
-If ``bench/kde_diffkde.py`` exists (the DiffKDE layer's rows), its ``rows()`` -- ``(header,
-rows)`` or a markdown string -- is appended to the same section.
+The DiffKDE layer has its own benchmark and section (``bench/kde_diffkde.py``).
 
 Run: ``python -m bench.kde [--rows 1000] [--ref_rows 100] [--grids 512,64]``.
 """
 
 import argparse
-import importlib
 import time
 
 import numpy as np
@@ -144,18 +142,6 @@ def transform_seconds(grid: int, rows: int, chunk: int) -> float:
   return time.perf_counter() - start
 
 
-def diffkde_section():
-  """The DiffKDE helper's rows, if its module exists."""
-  try:
-    module = importlib.import_module("bench.kde_diffkde")
-  except ModuleNotFoundError:
-    return ""
-  out = module.rows()
-  if isinstance(out, str):
-    return out
-  return results.markdown_table(*out)
-
-
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--rows", type=int, default=1000)
@@ -182,9 +168,6 @@ def main():
           "float64 ones, 4 tree levels each: memory-bound mat-vecs), and upsampled points clamped "
           "onto the limits give a tiny t* (down to ~2e-7 at grid 512) where no frequency can be "
           "skipped. Timings on this shared 2-core machine also swing up to 2x between runs.")
-  extra = diffkde_section()
-  if extra:
-    body += "\n\nDiffKDE layer:\n\n" + extra
   print(body)
   if not args.no_write:
     results.write_section("kde", "KDE via diffusion (bench/kde.py)", body)

@@ -26,39 +26,17 @@
 # (a killed run resumes from its checkpoint).
 set -euo pipefail
 
-PYTHON=${PYTHON:-python}
 CORPUS=${CORPUS:-IMP}
 OUT=${OUT:-runs/annotators_table1}
-if [[ "${QUICK:-0}" == "1" ]]; then
-  SEEDS=${SEEDS:-"0 1"}
-  MAX_EPOCHS=${MAX_EPOCHS:-3}
-  MIN_EPOCHS=${MIN_EPOCHS:-1}
-  QUICK_FLAGS="--diffkde_samples=100 --noexport --image_utterances=0 --hard_kde_grid_size=128"
-else
-  SEEDS=${SEEDS:-"0 1 2 3 4"}
-  MAX_EPOCHS=${MAX_EPOCHS:-500}
-  MIN_EPOCHS=${MIN_EPOCHS:-30}
-  QUICK_FLAGS=""
-fi
-DATA_FLAGS=()
-[[ -n "${DATA_DIR:-}" ]] && DATA_FLAGS+=("--data_dir=${DATA_DIR}")
-[[ -n "${DEMO_DIR:-}" ]] && DATA_FLAGS+=("--demo_dir=${DEMO_DIR}")
+# shellcheck source=launch/annotators_common.sh
+source "$(dirname "$0")/annotators_common.sh"
 
 for seed in ${SEEDS}; do
   for run in baseline:baseline mt:task1 mt:task1+2 onehot:task1 onehot:task1+2; do
     model=${run%%:*}
     objective=${run#*:}
-    dir="${OUT}/${CORPUS}/${model}_${objective/+/plus}/seed${seed}"
-    if [[ -f "${dir}/results.json" ]]; then
-      echo "== ${dir}: done already"
-      continue
-    fi
-    echo "== ${model} ${objective} seed ${seed} -> ${dir}"
-    # shellcheck disable=SC2086
-    "${PYTHON}" -m tfser.launch --task=annotators --model="${model}" --objective="${objective}" \
-      --corpus="${CORPUS}" --seed="${seed}" --out_dir="${dir}" --max_epochs="${MAX_EPOCHS}" \
-      --min_epochs="${MIN_EPOCHS}" --verbose=0 "${DATA_FLAGS[@]}" ${QUICK_FLAGS} \
-      ${EXTRA_FLAGS:-}
+    run_annotators "${OUT}/${CORPUS}/${model}_${objective/+/plus}/seed${seed}" \
+      "${model}" "${objective}" "${CORPUS}" "${seed}"
   done
 done
 

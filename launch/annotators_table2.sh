@@ -24,7 +24,6 @@
 # Runs with a results.json are skipped (start a killed script again to continue).
 set -euo pipefail
 
-PYTHON=${PYTHON:-python}
 TRAIN_CORPORA=${TRAIN_CORPORA:-IMP}
 OUT=${OUT:-runs/annotators_table2}
 if [[ -n "${DATA_DIR:-}" ]]; then
@@ -32,20 +31,9 @@ if [[ -n "${DATA_DIR:-}" ]]; then
 else
   TEST_CORPORA=${TEST_CORPORA:-"POD IEM"}
 fi
-if [[ "${QUICK:-0}" == "1" ]]; then
-  SEEDS=${SEEDS:-"0 1"}
-  MAX_EPOCHS=${MAX_EPOCHS:-3}
-  MIN_EPOCHS=${MIN_EPOCHS:-1}
-  QUICK_FLAGS="--diffkde_samples=100 --noexport --image_utterances=0 --hard_kde_grid_size=0"
-else
-  SEEDS=${SEEDS:-"0 1 2 3 4"}
-  MAX_EPOCHS=${MAX_EPOCHS:-500}
-  MIN_EPOCHS=${MIN_EPOCHS:-30}
-  QUICK_FLAGS=""
-fi
-DATA_FLAGS=()
-[[ -n "${DATA_DIR:-}" ]] && DATA_FLAGS+=("--data_dir=${DATA_DIR}")
-[[ -n "${DEMO_DIR:-}" ]] && DATA_FLAGS+=("--demo_dir=${DEMO_DIR}")
+QUICK_HARD_KDE_GRID=0  # Table 2 has no hard-KDE ablation.
+# shellcheck source=launch/annotators_common.sh
+source "$(dirname "$0")/annotators_common.sh"
 
 for train in ${TRAIN_CORPORA}; do
   zero_shot=""
@@ -57,18 +45,8 @@ for train in ${TRAIN_CORPORA}; do
     for run in baseline:baseline mt:task1 mt:task1+2; do
       model=${run%%:*}
       objective=${run#*:}
-      dir="${OUT}/${train}/${model}_${objective/+/plus}/seed${seed}"
-      if [[ -f "${dir}/results.json" ]]; then
-        echo "== ${dir}: done already"
-        continue
-      fi
-      echo "== train ${train}: ${model} ${objective} seed ${seed}, zero-shot ${zero_shot} -> ${dir}"
-      # shellcheck disable=SC2086
-      "${PYTHON}" -m tfser.launch --task=annotators --model="${model}" \
-        --objective="${objective}" --corpus="${train}" --zero_shot="${zero_shot}" \
-        --seed="${seed}" --out_dir="${dir}" --max_epochs="${MAX_EPOCHS}" \
-        --min_epochs="${MIN_EPOCHS}" --verbose=0 "${DATA_FLAGS[@]}" ${QUICK_FLAGS} \
-        ${EXTRA_FLAGS:-}
+      run_annotators "${OUT}/${train}/${model}_${objective/+/plus}/seed${seed}" \
+        "${model}" "${objective}" "${train}" "${seed}" --zero_shot="${zero_shot}"
     done
   done
 done
