@@ -5,28 +5,48 @@
 #   launch/cww_table2.sh                         # the embedded demo, every method, seeds 0-4
 #   DATA_DIR=/data/tfser launch/cww_table2.sh    # prepared corpora (data_prep.prepare)
 #   SEEDS="0 1" METHODS="ce cww" launch/cww_table2.sh --max_epochs=20   # extra flags pass through
+#   METHODS=within FOLDS="0" HOLDOUTS=IEM launch/cww_table2.sh            # one fold only (quick)
 #
 # A finished run (its results.json exists) is skipped, and an interrupted one resumes from its
 # checkpoint, so the script can be re-run after a crash. "within" is the within-single-corpus
-# baseline: trained and tested on the holdout corpus itself.
+# baseline: trained and tested on the holdout corpus itself, by the paper's speaker folds
+# (tfser/experiments/cww_folds.py: CRE 10, IEM 10, IMP 12; POD 1, its fixed splits), one run per
+# fold and seed under $ROOT/within/<holdout>/fold<k>/seed<s>; FOLDS (default: every fold) picks
+# folds, and a holdout skips those it does not have. The report averages a seed's folds.
 set -euo pipefail
 
 ROOT=${ROOT:-runs/table2}
 SEEDS=${SEEDS:-"0 1 2 3 4"}
 HOLDOUTS=${HOLDOUTS:-"CRE IEM IMP POD"}
 METHODS=${METHODS:-"within ce unsup soft_label label_smoothing unigram_smoothing focal_loss confidence_penalty ce_pel_nl ce_pel_al cww cww_unsup cww_unigram_smoothing cww_pel_al merged"}
+FOLDS=${FOLDS:-}
 PYTHON=${PYTHON:-python}
 DATA_FLAG=()
 if [[ -n "${DATA_DIR:-}" ]]; then DATA_FLAG=(--data_dir="$DATA_DIR"); fi
 
 for method in $METHODS; do
   for holdout in $HOLDOUTS; do
-    for seed in $SEEDS; do
-      out="$ROOT/$method/$holdout/seed$seed"
-      if [[ -f "$out/results.json" ]]; then continue; fi
-      echo "== $method holdout=$holdout seed=$seed -> $out"
-      "$PYTHON" -m tfser.launch --task=cww --method="$method" --holdout="$holdout" \
-        --seed="$seed" --out_dir="$out" "${DATA_FLAG[@]}" "$@"
+    if [[ "$method" == within ]]; then
+      num_folds=$("$PYTHON" -m tfser.experiments.cww_folds "$holdout")
+      folds=${FOLDS:-$(seq -s " " 0 $((num_folds - 1)))}
+    else
+      folds="-"  # out of corpus: one run per holdout and seed, no fold
+    fi
+    for fold in $folds; do
+      if [[ "$fold" != "-" ]] && (( fold >= num_folds )); then continue; fi
+      for seed in $SEEDS; do
+        if [[ "$fold" == "-" ]]; then
+          out="$ROOT/$method/$holdout/seed$seed"
+          fold_flag=()
+        else
+          out="$ROOT/$method/$holdout/fold$fold/seed$seed"
+          fold_flag=(--fold="$fold")
+        fi
+        if [[ -f "$out/results.json" ]]; then continue; fi
+        echo "== $method holdout=$holdout${fold_flag[*]:+ ${fold_flag[*]}} seed=$seed -> $out"
+        "$PYTHON" -m tfser.launch --task=cww --method="$method" --holdout="$holdout" \
+          "${fold_flag[@]}" --seed="$seed" --out_dir="$out" "${DATA_FLAG[@]}" "$@"
+      done
     done
   done
 done

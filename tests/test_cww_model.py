@@ -200,7 +200,7 @@ _MIRRORED_SCRIPT = textwrap.dedent("""
     from tfser.models import cww_classifier
     from tests.test_cww_model import _network, _step_data, CORPORA
     from tfser.experiments import cww_train
-    strategy = cww_train._strategy("mirrored")  # the trainer's: every logical CPU
+    strategy = cww_train.strategy("mirrored")  # the trainer's: every logical CPU
     with strategy.scope():
       model = cww_classifier.CwwModel(_network(), CORPORA, pel="all", lambda_l=0.3)
       model.compile(optimizer=tf.keras.optimizers.Adam(2e-4))
@@ -230,6 +230,50 @@ _MIRRORED_SCRIPT = textwrap.dedent("""
 """)
 
 
+_MULTI_WORKER_SCRIPT = textwrap.dedent("""
+    import json, os, socket, tempfile
+    sock = socket.socket(); sock.bind(("localhost", 0)); port = sock.getsockname()[1]; sock.close()
+    os.environ["TF_CONFIG"] = json.dumps({"cluster": {"worker": [f"localhost:{port}"]},
+                                          "task": {"type": "worker", "index": 0}})
+    import numpy as np, tfser, tensorflow as tf
+    from tfser.experiments import cww_data, cww_train
+    from tfser.experiments.cww import CwwConfig
+    # First, as the launcher does: collective ops are configured before the runtime starts.
+    strategy = cww_train.strategy("multi_worker")
+    assert isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy), strategy
+    assert strategy.cluster_resolver.task_type == "worker", strategy.cluster_resolver
+    assert strategy.num_replicas_in_sync == 1
+
+    class Losses(tf.keras.callbacks.Callback):
+      def __init__(self):
+        super().__init__()
+        self.losses = []
+      def on_epoch_end(self, epoch, logs=None):
+        self.losses.append(float(logs["loss"]))
+
+    source = cww_data.synthetic_corpora(dim=12, sizes={"CRE": 60, "IEM": 60, "IMP": 60,
+                                                       "POD": 60}, unlabelled=None)
+    def run(distribute, dropout):
+      losses = Losses()
+      results = cww_train.train(CwwConfig(
+          holdout="POD", out_dir=tempfile.mkdtemp(), feature_dim=12, hidden_units=(8,) * 4,
+          dropout=dropout, max_epochs=2, batch_size=8, distribute=distribute,
+          checkpoint_every_steps=2, export=False), source, extra_callbacks=[losses])
+      return losses.losses, results
+    # Without dropout the one-worker strategy trains exactly as the default one. (With dropout
+    # the masks differ by design: under a strategy tf.random.Generator mixes in the replica id.)
+    default, default_results = run("none", 0.0)
+    multi, multi_results = run("multi_worker", 0.0)
+    assert len(default) == 2 and np.isfinite(default).all(), default
+    np.testing.assert_allclose(multi, default, rtol=1e-6)
+    for key in ("holdout_ua", "val_ua", "corpus_weights_history"):
+      assert multi_results[key] == default_results[key], key
+    dropped, _ = run("multi_worker", 0.5)
+    assert np.isfinite(dropped).all(), dropped
+    print("MULTI_WORKER_OK", default, multi)
+""")
+
+
 class MirroredTest(tf.test.TestCase):
 
   def test_two_logical_cpus_give_the_single_device_loss(self):
@@ -240,6 +284,17 @@ class MirroredTest(tf.test.TestCase):
                           capture_output=True, text=True, timeout=240, check=False)
     self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
     self.assertIn("MIRRORED_OK", proc.stdout)
+
+  def test_one_worker_multi_worker_strategy_gives_the_default_loss(self):
+    # MultiWorkerMirroredStrategy with a one-worker TF_CONFIG (its gRPC server on a free local
+    # port) must exist before TensorFlow's runtime starts: a fresh process.
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=root)
+    env.pop("TF_CONFIG", None)
+    proc = subprocess.run([sys.executable, "-c", _MULTI_WORKER_SCRIPT], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=240, check=False)
+    self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+    self.assertIn("MULTI_WORKER_OK", proc.stdout)
 
 
 if __name__ == "__main__":

@@ -18,12 +18,15 @@ from tfser.experiments.cww import CwwConfig, method_config
 DIM = 16
 
 
-def _write(root, method, holdout, seed, ua, weights, mode="out_of_corpus", train_ua=None):
-  path = os.path.join(root, method, holdout, f"seed{seed}")
+def _write(root, method, holdout, seed, ua, weights, mode="out_of_corpus", train_ua=None,
+           fold=None):
+  path = os.path.join(root, method, holdout, *([f"fold{fold}"] if fold is not None else []),
+                      f"seed{seed}")
   os.makedirs(path)
   with open(os.path.join(path, "results.json"), "w") as f:
     json.dump({"task": "cww", "method": method, "holdout": holdout, "seed": seed, "mode": mode,
                "holdout_ua": ua, "corpus_weights": weights,
+               "fold": None if fold is None else {"index": fold, "num_folds": 2},
                "final_train_ua": train_ua or {c: 0.5 for c in weights}}, f)
 
 
@@ -40,7 +43,9 @@ class ReportTest(tf.test.TestCase):
         _write(root, "cww", h, seed, 0.45 + 0.01 * seed,
                {c: w for c, w in zip(others, (0.2, 0.8, 2.0))},
                train_ua={c: u for c, u in zip(others, (0.7, 0.6, 0.5))})
-        _write(root, "within", h, seed, 0.6, {h: 1.0}, mode="within_corpus")
+        for fold in range(2):  # seed 0: folds .5 and .7 (mean .6); seed 1: .6 and .8 (.7)
+          _write(root, "within", h, seed, 0.5 + 0.1 * seed + 0.2 * fold, {h: 1.0},
+                 mode="within_corpus", fold=fold)
     out = os.path.join(root, "report")
     written = report_cww.write_report(root, out)
     self.assertEqual(set(written), {"table2", "table3", "train_ua_spread"})
@@ -49,7 +54,8 @@ class ReportTest(tf.test.TestCase):
     self.assertEqual(header, "| Method | CRE | IEM | IMP | POD | Avg |")
     rows = [l for l in table2 if l.startswith("| ") and not l.startswith("| Method")]
     # tfser.report prints the papers' style: ".7", not "0.7".
-    self.assertEqual(rows[0], "| Within-single-corpus (CE) | " + " | ".join(["60.0 ± .0"] * 5)
+    # Folds averaged per seed (60 and 70), then mean ± std over the two seeds.
+    self.assertEqual(rows[0], "| Within-single-corpus (CE) | " + " | ".join(["65.0 ± 7.1"] * 5)
                      + " |")
     self.assertTrue(rows[1].startswith("| Out-of-corpus (CE) | 40.5 ± .7 |"))
     # Paired with CE seed by seed: a constant +5 points is significant (marked "*").
@@ -77,6 +83,18 @@ class ReportTest(tf.test.TestCase):
     self.assertIn("| CWW |", table2)
     table3 = open(written["table3"]).read()
     self.assertIn("| CRE | - |", table3)
+
+  def test_fold_means_collapse_a_seeds_folds(self):
+    runs = [{"method": "within", "holdout": "IEM", "seed": s, "mode": "within_corpus",
+             "holdout_ua": ua, "fold": {"index": k}}
+            for s, k, ua in ((0, 0, 0.2), (0, 1, 0.4), (0, 2, 0.9), (1, 0, 0.5))]
+    runs.append({"method": "ce", "holdout": "IEM", "seed": 0, "holdout_ua": 0.3, "fold": None})
+    collapsed = {(r["method"], r["seed"]): r for r in report_cww.fold_means(runs)}
+    self.assertLen(collapsed, 3)
+    self.assertAlmostEqual(collapsed[("within", 0)]["holdout_ua"], 0.5)
+    self.assertEqual(collapsed[("within", 0)]["folds"], [0, 1, 2])
+    self.assertEqual(collapsed[("within", 1)]["folds"], [0])
+    self.assertIs(collapsed[("ce", 0)], runs[-1])
 
   def test_no_runs_is_an_error(self):
     with self.assertRaisesRegex(FileNotFoundError, "no CWW results"):

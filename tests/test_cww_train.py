@@ -23,9 +23,9 @@ def _source(drop_class=None, dim=DIM):
   src = cww_data.synthetic_corpora(dim=dim, sizes={"CRE": 120, "IEM": 150, "IMP": 180,
                                                    "POD": 150, "LIBRI": 64}, seed=0)
   if drop_class is not None:  # CRE's training split without one class
-    x, y, v = src.corpora["CRE"]["train"]
+    x, y, v, speakers = src.corpora["CRE"]["train"]
     keep = y != drop_class
-    src.corpora["CRE"]["train"] = (x[keep], y[keep], v[keep])
+    src.corpora["CRE"]["train"] = (x[keep], y[keep], v[keep], speakers[keep])
   return src
 
 
@@ -113,18 +113,75 @@ class EndToEndTest(tf.test.TestCase, parameterized.TestCase):
                 "best_epoch", "epochs_run"):
       self.assertEqual(resumed[key], straight[key], key)
 
-  def test_merged_and_within_corpus_modes(self):
+  def test_merged_mode(self):
     merged = cww_train.train(
         _config(tempfile.mkdtemp(dir=self.get_temp_dir()), cww=False, merge_corpora=True, max_epochs=1,
                 export=False), source=_source())
     self.assertEqual(list(merged["corpus_weights"]), ["merged"])
     total = sum(len(_source().corpora[c]["train"][1]) for c in ("CRE", "IEM", "IMP"))
     self.assertEqual(merged["steps_per_epoch"], total // 16)
-    within = cww_train.train(
+    self.assertIsNone(merged["fold"])
+
+
+def _utterances_of(source, corpus, speakers):
+  """Class counts [4] of the corpus's utterances (every split) by these speakers."""
+  _, labels, _, ids = source._arrays(corpus, "all")  # pylint: disable=protected-access
+  return np.bincount(labels[np.isin(ids, list(speakers))], minlength=4)
+
+
+class WithinCorpusTest(tf.test.TestCase, parameterized.TestCase):
+  """The within-single-corpus benchmark: speaker folds across the splits (paper 3.2)."""
+
+  @parameterized.parameters(("CRE", 0), ("IEM", 3))
+  def test_fold_trains_validates_and_tests_on_its_speakers(self, corpus, fold):
+    src = _source()
+    out = tempfile.mkdtemp(dir=self.get_temp_dir())
+    results = cww_train.train(_config(out, cww=False, mode="within_corpus", holdout=corpus,
+                                      fold=fold, max_epochs=1, export=False), source=src)
+    with open(os.path.join(out, "results.json")) as f:
+      stored = json.load(f)
+    self.assertEqual(stored["fold"], results["fold"])
+    parts = stored["fold"]
+    self.assertEqual(parts["index"], fold)
+    if corpus == "IEM":  # fold 3: session 2's male speaker, validated on his session partner
+      self.assertEqual((parts["num_folds"], parts["rule"]), (10, "sessions"))
+      self.assertEqual((parts["test"], parts["validation"]), (["Ses02M"], ["Ses02F"]))
+      self.assertLen(parts["train"], 8)
+    else:  # 12 synthetic actors: 10 folds, fold 0 tests 2, validates on 1
+      self.assertEqual((parts["num_folds"], parts["rule"]), (10, "speakers"))
+      self.assertEqual((len(parts["train"]), len(parts["validation"]), len(parts["test"])),
+                       (9, 1, 2))
+    self.assertEqual(sorted(parts["train"] + parts["validation"] + parts["test"]),
+                     list(src.speakers(corpus)))
+    self.assertEqual(stored["training_corpora"], [corpus])
+    self.assertEqual(stored["holdout_split"], "test")
+    # Each part is exactly its speakers' utterances, taken from the train and validation splits.
+    self.assertEqual(stored["class_counts"][corpus],
+                     _utterances_of(src, corpus, parts["train"]).tolist())
+    self.assertEqual(stored["holdout_class_counts"],
+                     _utterances_of(src, corpus, parts["test"]).tolist())
+    self.assertEqual(stored["steps_per_epoch"],
+                     _utterances_of(src, corpus, parts["train"]).sum() // 16)
+    self.assertEqual(list(stored["val_ua"]), [corpus])
+
+  def test_podcast_uses_its_fixed_splits(self):
+    src = _source()
+    results = cww_train.train(
         _config(tempfile.mkdtemp(dir=self.get_temp_dir()), cww=False, mode="within_corpus",
-                holdout="CRE", max_epochs=1, export=False), source=_source())
-    self.assertEqual(within["training_corpora"], ["CRE"])
-    self.assertEqual(within["holdout_split"], "validation")  # CRE has no test split here
+                holdout="POD", max_epochs=1, export=False), source=src)
+    self.assertEqual(results["fold"]["rule"], "splits")
+    self.assertEqual(results["holdout_split"], "test")
+    self.assertEqual(results["holdout_utterances"], len(src.corpora["POD"]["test"][1]))
+    self.assertEqual(sum(results["class_counts"]["POD"]), len(src.corpora["POD"]["train"][1]))
+
+  def test_fold_out_of_range_for_the_data(self):
+    src = _source()
+    x, y, v, _ = src.corpora["CRE"]["train"]  # 5 actors: 5 leave-one-speaker-out folds
+    src.corpora["CRE"] = {"train": (x, y, v, np.asarray([f"a{i % 5}" for i in range(len(y))]))}
+    with self.assertRaisesRegex(cww_train.DataError, r"--fold=7 .*CRE.* 5 fold\(s\)"):
+      cww_train.train(_config(tempfile.mkdtemp(dir=self.get_temp_dir()), cww=False,
+                              mode="within_corpus", holdout="CRE", fold=7, max_epochs=1,
+                              export=False), source=src)
 
 
 class BadInputTest(tf.test.TestCase):

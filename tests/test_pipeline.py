@@ -202,6 +202,21 @@ class CwwDatasetTest(tf.test.TestCase, parameterized.TestCase):
     with self.assertRaisesRegex(ValueError, r"no 'test' CWW split.*train, validation"):
       pipeline.cww_dataset(self.data_dir, "CRE", "test")
 
+  def test_speaker_filter_spans_the_splits(self):
+    # c0 s0, c1 s1, c2 s2, c3 s0 (outside the classes), c4 s1 and c5 s2 (validation).
+    utts = [dataclasses.replace(u, corpus="SPK", speaker=f"s{i % 3}")
+            for i, u in enumerate(self.utts)]
+    fx.write_corpus(self.data_dir, "SPK", utts, {"is10": self.x}, shards_per_split=2)
+    ds = pipeline.cww_dataset(self.data_dir, "SPK", "all", speakers=["s1", "s2"], batch_size=2)
+    self.assertCountEqual(_ids(ds), ["c1", "c2", "c4", "c5"])
+    rows = {tuple(r) for b in _batches(ds) for r in b["features"]}
+    self.assertEqual(rows, {tuple(self.x[i]) for i in (1, 2, 4, 5)})
+    self.assertEqual(_ids(pipeline.cww_dataset(self.data_dir, "SPK", "validation",
+                                               speakers=["s1"])), ["c4"])
+    self.assertEqual(_ids(pipeline.cww_dataset(self.data_dir, "SPK", "all", speakers=[])), [])
+    with self.assertRaisesRegex(ValueError, "SPK .* has no speakers s9"):
+      pipeline.cww_dataset(self.data_dir, "SPK", "all", speakers=["s0", "s9"])
+
   def test_normalizer(self):
     mean, std = pipeline.feature_statistics(self.data_dir, ["CRE"], "is10")
     train = np.asarray([u.split == "train" for u in self.utts])

@@ -1,13 +1,18 @@
 """Tables 2 and 3 of the corpus-wise-weights paper from a directory of CWW runs.
 
 Reads every ``results.json`` under ``runs_dir`` (as launch/cww_table2.sh lays them out:
-``<runs_dir>/<method>/<holdout>/seed<k>/results.json``; only the files' contents matter) and
-writes, under ``out_dir``:
+``<runs_dir>/<method>/<holdout>/seed<k>/results.json``, and for the within-corpus folds
+``<runs_dir>/within/<holdout>/fold<f>/seed<k>/results.json``; only the files' contents matter)
+and writes, under ``out_dir``:
 
 * ``table2.md/.csv``: UA (%) on the unseen corpus, rows = methods in the paper's order (the
   within-single-corpus baseline first), columns CRE IEM IMP POD and Avg; mean +- std over seeds,
   with a paired t-test against "Out-of-corpus (CE)" (``*`` better, ``†`` worse, p < 0.05).
-  Avg is the per-seed mean over the four holdouts (seeds with all four only).
+  Avg is the per-seed mean over the four holdouts (seeds with all four only). A run with
+  several folds (the within-corpus cross-validation, results' ``fold``) first averages a seed's
+  UA over the folds it has, then mean +- std over seeds: the mean is the paper's average over
+  folds and seeds (equal to the mean over all runs when every fold has every seed), the std the
+  spread of the seeds' cross-validated UAs.
 * ``table3.md/.csv``: the corpus-wise weights of the last epoch (method "cww" by default), rows =
   training corpus, columns = testing corpus and Avg (mean over seeds, then over test corpora).
 * ``train_ua_spread.md/.csv``: Fig. 1 in numbers: the std over the training corpora of their
@@ -53,9 +58,31 @@ def _by(runs, *keys) -> Dict[tuple, Dict[int, dict]]:
   return out
 
 
+def fold_means(runs: Sequence[dict]) -> List[dict]:
+  """One run per (method, holdout, seed): a seed's folds collapsed to their mean holdout UA.
+
+  Runs without a fold (out of corpus) pass through. For the same fold and seed a later file
+  wins, as in ``_by``. A collapsed run has method, mode, holdout, seed, holdout_ua and
+  ``folds`` (the fold indices averaged).
+  """
+  plain, folds = [], collections.defaultdict(dict)
+  for run in runs:
+    fold = run.get("fold")
+    if not fold:
+      plain.append(run)
+      continue
+    folds[(run["method"], run["holdout"], int(run["seed"]))][int(fold["index"])] = run
+  for (method, holdout, seed), by_fold in sorted(folds.items()):
+    first = next(iter(by_fold.values()))
+    plain.append({"task": "cww", "method": method, "mode": first.get("mode"),
+                  "holdout": holdout, "seed": seed, "folds": sorted(by_fold),
+                  "holdout_ua": float(np.mean([r["holdout_ua"] for r in by_fold.values()]))})
+  return plain
+
+
 def table2(runs: Sequence[dict], corpora: Sequence[str] = CORPORA, baseline: str = "ce"):
   """(header, rows) of Table 2: UA (%) per holdout and the average; Cells over seeds."""
-  grouped = _by(runs, "method", "holdout")
+  grouped = _by(fold_means(runs), "method", "holdout")
   methods = [m for m in ROW_ORDER if any(k[0] == m for k in grouped)]
   methods += sorted({k[0] for k in grouped} - set(methods))
   header = ["Method"] + list(corpora) + ["Avg"]
@@ -141,7 +168,8 @@ def write_report(runs_dir: str, out_dir: str, weights_method: str = "cww") -> Di
   os.makedirs(out_dir, exist_ok=True)
   written = {}
   for name, (header, rows), title, digits in (
-      ("table2", table2(runs), "Table 2: UA (%) on the unseen corpus (mean ± std over seeds)", 1),
+      ("table2", table2(runs), "Table 2: UA (%) on the unseen corpus (mean ± std over seeds; "
+       "within-single-corpus: each seed's mean over its folds)", 1),
       ("table3", table3(runs, weights_method),
        f"Table 3: corpus-wise weights of the last epoch ({weights_method})", 2),
       ("train_ua_spread", train_ua_spread(runs),

@@ -274,11 +274,15 @@ def cww_dataset(data_dir: str, corpus: str, split: str, *, feature_name: str = "
                 batch_size: int = 32, shuffle: bool = False, seed: int = 0, repeat: bool = False,
                 drop_remainder: bool = False,
                 normalizer: Optional[Tuple[np.ndarray, np.ndarray]] = None, cache: bool = True,
-                shuffle_buffer: Optional[int] = None) -> tf.data.Dataset:
+                shuffle_buffer: Optional[int] = None,
+                speakers: Optional[Sequence[str]] = None) -> tf.data.Dataset:
   """One corpus's stream for the corpus-wise-weights task.
 
   split: the records' ``cww_split`` ("train", "validation", "test") or "all" (the whole corpus,
   for a held-out test corpus). Records whose emotion is outside the four classes are skipped.
+  speakers: if given, only these speakers' utterances (of ``split``; with "all", across every
+  split: the within-corpus speaker folds of ``tfser.experiments.cww_folds``). Every id must be
+  in the manifest's ``speakers`` (ValueError otherwise); an empty list yields nothing.
   normalizer: (mean, std) ``[D]`` for z-normalisation (e.g. :func:`feature_statistics` of the
   training corpora); a zero std leaves that feature centred but unscaled.
 
@@ -295,13 +299,22 @@ def cww_dataset(data_dir: str, corpus: str, split: str, *, feature_name: str = "
                      f"{', '.join(sorted(manifest.get('cww_split_counts') or {})) or 'none'})")
   norm = _normalizer(normalizer, dims[feature_name], f"corpus {corpus}, feature {feature_name}")
   num_classes = len(schema.CLASS_NAMES)
+  wanted = None
+  if speakers is not None:
+    unknown = sorted(set(speakers) - set(manifest.get("speakers") or []))
+    if unknown:
+      raise ValueError(f"corpus {corpus} in {data_dir} has no speakers {', '.join(unknown)}")
+    wanted = tf.constant(sorted(set(speakers)), tf.string, shape=[len(set(speakers))])
 
   def to_inputs(serialized):  # a block [K] of records -> the utterances kept, as rows
     p = _parse_block(serialized, dims, ("label_index", "cww_split", "rating_category",
-                                        "utterance_id"))
+                                        "utterance_id") + (("speaker",) if wanted is not None
+                                                           else ()))
     keep = p["label_index"] >= 0
     if split != "all":
       keep &= tf.equal(p["cww_split"], split)
+    if wanted is not None:  # [K, S] comparisons: a fold has at most ~80 speakers
+      keep &= tf.reduce_any(tf.equal(p["speaker"][:, None], wanted[None, :]), axis=1)
     x = p["features/" + feature_name]
     if norm is not None:
       x = (x - norm[0]) / norm[1]

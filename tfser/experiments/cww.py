@@ -1,7 +1,9 @@
 """Configuration of the corpus-wise-weights (CWW) task, and the named methods of Table 2.
 
 Run: ``python -m tfser.launch --task=cww --holdout=POD`` (demo data), or
-``python -m tfser.launch --task=cww --holdout=IEM --method=cww_pel_al --data_dir=... --seed=3``.
+``python -m tfser.launch --task=cww --holdout=IEM --method=cww_pel_al --data_dir=... --seed=3``;
+the within-single-corpus benchmark, one speaker fold (``cww_folds``):
+``python -m tfser.launch --task=cww --method=within --holdout=IEM --fold=3``.
 
 Every default is the paper's (Ahn et al., sections 2-3.3) where the paper gives one; the values
 the paper says were "tuned" for the compared methods are not given there, and tfser's defaults
@@ -26,6 +28,7 @@ class CwwConfig:
   demo_dir: str = "~/.cache/tfser/demo"
   out_dir: str = "runs/latest"
   mode: str = "out_of_corpus"  # or "within_corpus": train and test on the holdout corpus
+  fold: int = 0  # within_corpus: the holdout's speaker fold (tfser.experiments.cww_folds)
   corpora: Tuple[str, ...] = CORPORA
   holdout_split: str = ""  # "" = HOLDOUT_SPLITS
   unlabelled_corpus: str = "LIBRI"
@@ -71,12 +74,22 @@ class CwwConfig:
 
   def validate(self) -> None:
     """Raises ValueError naming the offending field for settings that cannot run."""
+    from tfser.experiments import cww_folds  # pylint: disable=g-import-not-at-top
     from tfser.losses import cww as cww_losses  # pylint: disable=g-import-not-at-top
     if self.holdout not in self.corpora:
       raise ValueError(f"--holdout={self.holdout!r} is not one of the study's corpora "
                        f"{', '.join(self.corpora)}")
     if self.mode not in MODES:
       raise ValueError(f"mode must be one of {MODES}; got {self.mode!r}")
+    if self.mode == "within_corpus":
+      # The paper's fold count bounds the data's (fewer speakers: fewer folds, checked in train).
+      folds = cww_folds.max_folds(self.holdout)
+      if not 0 <= self.fold < folds:
+        raise ValueError(f"--fold={self.fold} is out of range for --holdout={self.holdout}: its "
+                         f"within-corpus cross-validation has {folds} fold(s), 0..{folds - 1}")
+    elif self.fold:
+      raise ValueError(f"--fold={self.fold} applies to the within-corpus benchmark only "
+                       "(--method=within or --mode=within_corpus)")
     if self.target not in cww_losses.TARGETS:
       raise ValueError(f"--target must be one of {cww_losses.TARGETS}; got {self.target!r}")
     if self.pel not in cww_losses.PEL_KINDS:

@@ -1,10 +1,12 @@
 """Where the corpus-wise-weights trainer gets its data: TFRecords (tfser.data) or arrays.
 
 A source answers: which corpora exist (``list_corpora``), their feature width
-(``feature_dim``), how many utterances a CWW split has (``split_size``), a labelled corpus split as
-a batched dataset of dicts ``{"features" [B, F] float32, "label" [B] int32, "votes" [B, C]
-float32}`` (``labelled``) and an unlabelled corpus as an endless batched dataset of
-``{"features"}`` (``unlabelled``). Features are raw: the model normalises. ``PipelineSource`` reads what data_prep wrote through
+(``feature_dim``), their speaker ids (``speakers``), how many utterances a CWW split has
+(``split_size``), a labelled corpus split as a batched dataset of dicts ``{"features" [B, F]
+float32, "label" [B] int32, "votes" [B, C] float32}`` (``labelled``; ``speakers=`` keeps only
+those speakers' utterances, e.g. of split "all" for a within-corpus speaker fold) and an
+unlabelled corpus as an endless batched dataset of ``{"features"}`` (``unlabelled``). Features
+are raw: the model normalises. ``PipelineSource`` reads what data_prep wrote through
 ``tfser.data.pipeline``; ``ArraySource`` serves in-memory arrays (tests, benchmarks, notebooks).
 """
 
@@ -51,11 +53,18 @@ class PipelineSource:
     manifest = self._pipeline.load_manifest(self.data_dir, corpus)
     return self._pipeline.split_size(manifest, split, "cww_split_counts")
 
+  def speakers(self, corpus: str) -> Sequence[str]:
+    """The corpus's speaker ids, sorted (the manifest's; "" for no speaker left out)."""
+    manifest = self._pipeline.load_manifest(self.data_dir, corpus)
+    return sorted(s for s in manifest.get("speakers") or [] if s)
+
   def labelled(self, corpus: str, split: str, *, batch_size: int, shuffle: bool = False,
-               seed: int = 0, repeat: bool = False, drop_remainder: bool = False) -> tf.data.Dataset:
+               seed: int = 0, repeat: bool = False, drop_remainder: bool = False,
+               speakers: Optional[Sequence[str]] = None) -> tf.data.Dataset:
     ds = self._pipeline.cww_dataset(self.data_dir, corpus, split, feature_name=self.feature_name,
                                     batch_size=batch_size, shuffle=shuffle, seed=seed,
-                                    repeat=repeat, drop_remainder=drop_remainder)
+                                    repeat=repeat, drop_remainder=drop_remainder,
+                                    speakers=speakers)
     return ds.map(_labelled_only)
 
   def unlabelled(self, corpus: str, *, batch_size: int, seed: int = 0) -> tf.data.Dataset:
@@ -66,9 +75,11 @@ class PipelineSource:
 
 
 class ArraySource:
-  """In-memory corpora: ``{corpus: {split: (features [n, F], labels [n], votes [n, C] or None)}}``.
+  """In-memory corpora: ``{corpus: {split: (features [n, F], labels [n], votes [n, C] or None[,
+  speakers [n] str])}}``.
 
-  ``unlabelled``: ``{corpus: features [n, F]}``. Split "all" is every split of a corpus.
+  ``unlabelled``: ``{corpus: features [n, F]}``. Split "all" is every split of a corpus. Without
+  speaker ids every utterance's speaker is "" (no speaker), as in a record without one.
   Datasets are built exactly as the TFRecord pipeline's contract says (shuffle with a seed, then
   repeat, then batch), so trainer tests exercise the same code path.
   """
@@ -82,7 +93,12 @@ class ArraySource:
         features, labels = np.asarray(item[0], np.float32), np.asarray(item[1], np.int32)
         votes = item[2] if len(item) > 2 and item[2] is not None else np.zeros(
             [len(labels), num_classes], np.float32)
-        self.corpora[corpus][split] = (features, labels, np.asarray(votes, np.float32))
+        speakers = np.asarray(item[3] if len(item) > 3 and item[3] is not None
+                              else [""] * len(labels), str)
+        if speakers.shape != labels.shape:
+          raise ValueError(f"{corpus}/{split}: {len(speakers)} speaker ids for {len(labels)} "
+                           "utterances")
+        self.corpora[corpus][split] = (features, labels, np.asarray(votes, np.float32), speakers)
     self.unlabelled_features = {k: np.asarray(v, np.float32) for k, v in (unlabelled or {}).items()}
 
   def list_corpora(self) -> Sequence[str]:
@@ -96,20 +112,33 @@ class ArraySource:
   def split_size(self, corpus: str, split: str) -> int:
     return int(len(self._arrays(corpus, split)[1]))
 
+  def speakers(self, corpus: str) -> Sequence[str]:
+    """The corpus's speaker ids over every split, sorted ("" left out)."""
+    return sorted(set(self._arrays(corpus, "all")[3].tolist()) - {""})
+
   def _arrays(self, corpus: str, split: str):
+    """(features [n, F], labels [n], votes [n, C], speakers [n]) of a split ("all": every one)."""
     splits = self.corpora[corpus]
     if split == "all":
       parts = [splits[s] for s in sorted(splits)]
-      return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
+      return tuple(np.concatenate([p[i] for p in parts]) for i in range(4))
     if split not in splits:
       dim = self.feature_dim(corpus)
       return (np.zeros([0, dim], np.float32), np.zeros([0], np.int32),
-              np.zeros([0, next(iter(splits.values()))[2].shape[1]], np.float32))
+              np.zeros([0, next(iter(splits.values()))[2].shape[1]], np.float32),
+              np.zeros([0], str))
     return splits[split]
 
   def labelled(self, corpus: str, split: str, *, batch_size: int, shuffle: bool = False,
-               seed: int = 0, repeat: bool = False, drop_remainder: bool = False) -> tf.data.Dataset:
-    features, labels, votes = self._arrays(corpus, split)
+               seed: int = 0, repeat: bool = False, drop_remainder: bool = False,
+               speakers: Optional[Sequence[str]] = None) -> tf.data.Dataset:
+    features, labels, votes, ids = self._arrays(corpus, split)
+    if speakers is not None:  # as the pipeline: unknown ids are an error, [] keeps nothing
+      unknown = sorted(set(speakers) - set(self.speakers(corpus)))
+      if unknown:
+        raise ValueError(f"corpus {corpus} has no speakers {', '.join(unknown)}")
+      keep = np.isin(ids, list(speakers))
+      features, labels, votes = features[keep], labels[keep], votes[keep]
     ds = tf.data.Dataset.from_tensor_slices({"features": features, "label": labels,
                                              "votes": votes})
     if shuffle:
@@ -155,6 +184,21 @@ def pooled_statistics(scans) -> Tuple[np.ndarray, np.ndarray]:
   return mean.astype(np.float32), np.sqrt(var).astype(np.float32)
 
 
+def synthetic_speakers(corpus: str) -> Tuple[str, ...]:
+  """Speaker ids of a synthetic corpus, shaped like the real corpora's (and the demo's).
+
+  IEM: ``Ses01F`` .. ``Ses05M`` (5 sessions x 2); IMP: ``F01`` .. ``M06`` (6 x 2); CRE: 12 actors
+  ``1001`` ..; any other corpus: 8 speakers ``<corpus>-s0`` ...
+  """
+  if corpus == "IEM":
+    return tuple(f"Ses{s:02d}{g}" for s in range(1, 6) for g in "FM")
+  if corpus == "IMP":
+    return tuple(f"{g}{s:02d}" for s in range(1, 7) for g in "FM")
+  if corpus == "CRE":
+    return tuple(str(1001 + i) for i in range(12))
+  return tuple(f"{corpus}-s{i}" for i in range(8))
+
+
 def synthetic_corpora(corpora: Sequence[str] = ("CRE", "IEM", "IMP", "POD"), *,
                       dim: int = 1582, sizes: Optional[Dict[str, int]] = None,
                       unlabelled: Optional[str] = "LIBRI", num_classes: int = 4,
@@ -163,7 +207,8 @@ def synthetic_corpora(corpora: Sequence[str] = ("CRE", "IEM", "IMP", "POD"), *,
 
   Each corpus has class means shared across corpora plus a corpus-specific offset and noise
   level, so corpora differ in difficulty (what CWW reacts to). Splits: train/validation, and
-  test for the last corpus (like POD).
+  test for the last corpus (like POD). Speakers (:func:`synthetic_speakers`) take turns within
+  every split, so each speaker has utterances in each split (a speaker fold spans the splits).
   """
   rng = np.random.default_rng(seed)
   sizes = dict(sizes or {})
@@ -184,7 +229,10 @@ def synthetic_corpora(corpora: Sequence[str] = ("CRE", "IEM", "IMP", "POD"), *,
       if k == 0:  # like CREMA-D, the first corpus has annotator votes (for soft labels)
         probs = np.full([m, num_classes], 0.4 / num_classes) + 0.6 * np.eye(num_classes)[labels]
         votes = np.stack([rng.multinomial(5, p) for p in probs]).astype(np.float32)
-      splits[split] = (x.astype(np.float32), labels, votes)
+      # Speakers assigned without the generator, so the features and labels do not depend on it.
+      speakers = synthetic_speakers(corpus)
+      splits[split] = (x.astype(np.float32), labels, votes,
+                       [speakers[i % len(speakers)] for i in range(m)])
     labelled[corpus] = splits
   extra = {}
   if unlabelled:

@@ -1,7 +1,9 @@
 """The corpus-wise-weights trainer: build data, model, loss, callbacks; fit; evaluate; export.
 
-``train(config)`` runs one leave-one-corpus-out fold (or one within-corpus run) and returns the
-dict it also writes to ``<out_dir>/results.json``. Read top to bottom it is the paper's recipe:
+``train(config)`` runs one leave-one-corpus-out fold (or one fold of the within-corpus speaker
+cross-validation, ``tfser.experiments.cww_folds``: the holdout's train / validation / test
+speakers of ``config.fold``, across all its splits; POD: its fixed splits) and returns the dict it
+also writes to ``<out_dir>/results.json``. Read top to bottom it is the paper's recipe:
 
 1. data: per training corpus a shuffled, repeated stream of minibatches of 32, zipped (Algorithm
    1); an epoch is as many steps as the smallest corpus has minibatches. Unlabelled stream for
@@ -29,6 +31,7 @@ from tfser import callbacks as cww_callbacks
 from tfser import train_common
 from tfser.data import schema
 from tfser.experiments import cww_data
+from tfser.experiments import cww_folds
 from tfser.experiments.cww import CwwConfig
 from tfser.models import cww_classifier
 
@@ -52,11 +55,15 @@ def resolve_source(config: CwwConfig):
 _STRATEGIES: Dict[str, tf.distribute.Strategy] = {}
 
 
-def _strategy(name: str) -> tf.distribute.Strategy:
+def strategy(name: str) -> tf.distribute.Strategy:
   """The tf.distribute strategy; "mirrored" uses every GPU, else every logical CPU device.
 
   One instance per kind and process: several MirroredStrategy instances over the same devices
   in one process can mix up their collective ops (runs in a loop, e.g. cww_fig1, share one).
+  "multi_worker" (MultiWorkerMirroredStrategy, cluster from TF_CONFIG; none: this process
+  alone) configures collective ops, which TensorFlow allows only before its runtime starts
+  ("Collective ops must be configured at program startup"): a launcher calls this first, and
+  ``train`` then gets the same instance.
   """
   if name == "none":
     return tf.distribute.get_strategy()
@@ -96,12 +103,35 @@ def _uses_unlabelled(config: CwwConfig) -> bool:
   return config.pel != "none" or config.reconstruction
 
 
-def build_training_stream(config: CwwConfig, source, counts: Dict[str, np.ndarray]):
+def within_fold(config: CwwConfig, source) -> Optional[cww_folds.Fold]:
+  """The within-corpus fold of ``config`` (None out of corpus); DataError if the data lack it."""
+  if config.mode != "within_corpus":
+    return None
+  try:
+    return cww_folds.make_fold(config.holdout, source.speakers(config.holdout), config.fold)
+  except ValueError as e:
+    raise DataError(f"{e} ({source!r})") from None
+
+
+def labelled(source, fold: Optional[cww_folds.Fold], corpus: str, split: str,
+             **kwargs) -> tf.data.Dataset:
+  """``source.labelled`` of a CWW split, or for the fold's corpus the speakers of that part.
+
+  split: "train", "validation", "test" or "all"; kwargs: batching as ``source.labelled``.
+  """
+  if fold is not None and fold.by_speaker and corpus == fold.corpus and split != "all":
+    return source.labelled(corpus, "all", speakers=fold.speakers(split), **kwargs)
+  return source.labelled(corpus, split, **kwargs)
+
+
+def build_training_stream(config: CwwConfig, source, counts: Dict[str, np.ndarray],
+                          fold: Optional[cww_folds.Fold] = None):
   """(dataset, stream corpus names, steps per epoch) for Algorithm 1's loop.
 
   Each corpus stream is shuffled with its own seed, repeated and batched with drop_remainder
   (static shapes for XLA); the zip yields one minibatch per corpus per step. The stream is
-  endless and deterministic for a seed, so resuming skips it to the restored step.
+  endless and deterministic for a seed, so resuming skips it to the restored step. fold: the
+  within-corpus fold (its training speakers), or None.
   """
   b = config.batch_size
   corpora = config.training_corpora
@@ -109,7 +139,7 @@ def build_training_stream(config: CwwConfig, source, counts: Dict[str, np.ndarra
   if small:
     raise DataError(f"training corpora with fewer utterances than one minibatch of {b}: {small}")
   if config.merge_corpora:
-    parts = [source.labelled(c, "train", batch_size=config.eval_batch_size).unbatch()
+    parts = [labelled(source, fold, c, "train", batch_size=config.eval_batch_size).unbatch()
              for c in corpora]
     merged = parts[0]
     for p in parts[1:]:
@@ -119,8 +149,8 @@ def build_training_stream(config: CwwConfig, source, counts: Dict[str, np.ndarra
     streams = {MERGED: merged.repeat().batch(b, drop_remainder=True)}
     steps = total // b
   else:
-    streams = {c: source.labelled(c, "train", batch_size=b, shuffle=True,
-                                  seed=config.seed * 100 + d, repeat=True, drop_remainder=True)
+    streams = {c: labelled(source, fold, c, "train", batch_size=b, shuffle=True,
+                           seed=config.seed * 100 + d, repeat=True, drop_remainder=True)
                for d, c in enumerate(corpora)}
     steps = min(int(counts[c].sum()) // b for c in corpora)
   if config.max_steps_per_epoch:
@@ -155,13 +185,6 @@ def build_model(config: CwwConfig, stream_corpora, feature_dim: int, mean, std, 
   return network, model
 
 
-def _holdout_split(config: CwwConfig, source) -> str:
-  if config.mode == "within_corpus":
-    # Not the paper's speaker-fold CV (section 3.2): the corpus's own test split, else validation.
-    return "test" if source.split_size(config.holdout, "test") else "validation"
-  return config.resolved_holdout_split
-
-
 def train(config: CwwConfig, source=None, extra_callbacks: Sequence = (),
           verbose: int = 0) -> Dict:
   """Runs one CWW experiment and returns (and writes) its results.
@@ -190,16 +213,22 @@ def _train(config: CwwConfig, source, extra_callbacks: Sequence, verbose: int) -
       [config.unlabelled_corpus] if uses_unlabelled else [])
   feature_dim = _feature_dim(config, source, all_used)
 
-  # 1. Data.
+  # 1. Data. A within-corpus speaker fold takes its parts from every split of the holdout.
+  fold = within_fold(config, source)
+  by_speaker = fold is not None and fold.by_speaker
   eval_bs = config.eval_batch_size
-  empty_train = [c for c in corpora if not source.split_size(c, "train")]
-  if empty_train:
-    raise DataError(f"training corpora without a CWW 'train' split in {source!r}: "
-                    f"{', '.join(empty_train)}")
-  train_eval = {c: source.labelled(c, "train", batch_size=eval_bs) for c in corpora}
+  if not by_speaker:
+    empty_train = [c for c in corpora if not source.split_size(c, "train")]
+    if empty_train:
+      raise DataError(f"training corpora without a CWW 'train' split in {source!r}: "
+                      f"{', '.join(empty_train)}")
+  train_eval = {c: labelled(source, fold, c, "train", batch_size=eval_bs) for c in corpora}
   # A corpus without a validation split is left out of the stopping criterion (documented).
-  validation = {c: source.labelled(c, "validation", batch_size=eval_bs) for c in corpora
-                if source.split_size(c, "validation")}
+  validation = {c: labelled(source, fold, c, "validation", batch_size=eval_bs) for c in corpora
+                if by_speaker or source.split_size(c, "validation")}
+  if by_speaker and not cww_data.label_counts(validation[fold.corpus], config.num_classes).sum():
+    raise DataError(f"fold {fold.index} of {fold.corpus}: no labelled utterances of the "
+                    f"validation speakers {', '.join(fold.validation)} ({source!r})")
   if not validation:
     raise DataError(f"no validation utterances in {', '.join(corpora)} ({source!r}): the "
                     "stopping criterion needs them")
@@ -215,11 +244,10 @@ def _train(config: CwwConfig, source, extra_callbacks: Sequence, verbose: int) -
   # z-normalisation statistics of the CWW training splits, pooled (paper 3.3). Computed here
   # rather than taken from the manifests, whose statistics cover the annotator-task split.
   mean, std = cww_data.pooled_statistics(list(scans.values()))
-  dataset, stream_corpora, steps_per_epoch = build_training_stream(config, source, counts)
+  dataset, stream_corpora, steps_per_epoch = build_training_stream(config, source, counts, fold)
 
   # 2. Model.
-  strategy = _strategy(config.distribute)
-  with strategy.scope():
+  with strategy(config.distribute).scope():
     network, model = build_model(config, stream_corpora, feature_dim, mean, std, prior)
   predict_fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
 
@@ -261,10 +289,12 @@ def _train(config: CwwConfig, source, extra_callbacks: Sequence, verbose: int) -
   # 4. Evaluate the best-validation model; export it.
   if best_cb.path:
     tf.train.Checkpoint(network=network).read(best_cb.path).expect_partial()
-  holdout_split = _holdout_split(config, source)
-  if holdout_split != "all" and not source.split_size(config.holdout, holdout_split):
+  # Within a corpus: the fold's test part (its test speakers, or POD's test split).
+  holdout_split = "test" if fold is not None else config.resolved_holdout_split
+  if (not by_speaker and holdout_split != "all"
+      and not source.split_size(config.holdout, holdout_split)):
     raise DataError(f"holdout {config.holdout} has no {holdout_split!r} split ({source!r})")
-  holdout_ds = source.labelled(config.holdout, holdout_split, batch_size=eval_bs)
+  holdout_ds = labelled(source, fold, config.holdout, holdout_split, batch_size=eval_bs)
   labels, predictions = cww_callbacks.predict_labels(predict_fn, holdout_ds)
   if len(labels) == 0:
     raise DataError(f"holdout {config.holdout} has no utterances in split {holdout_split!r} "
@@ -277,6 +307,8 @@ def _train(config: CwwConfig, source, extra_callbacks: Sequence, verbose: int) -
       "task": "cww", "method": config.method, "mode": config.mode, "seed": config.seed,
       "holdout": config.holdout, "holdout_split": holdout_split, "holdout_ua": holdout_ua,
       "holdout_utterances": int(len(labels)),
+      # Within-corpus runs: the fold (index, count, rule) and the speakers of each part.
+      "fold": fold.as_dict() if fold is not None else None,
       "holdout_class_counts": np.bincount(labels, minlength=config.num_classes).tolist(),
       "training_corpora": list(corpora),
       "train_ua": train_ua, "val_ua": val_ua,

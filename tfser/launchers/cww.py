@@ -48,6 +48,11 @@ flags.DEFINE_float("reconstruction_weight", 1.0, "Weight of the reconstruction l
 flags.DEFINE_bool("merge_corpora", False, "Merge the training corpora into one stream (no CWW).")
 flags.DEFINE_enum("mode", "out_of_corpus", list(cww_experiment.MODES),
                   "out_of_corpus (train on the others) or within_corpus (train on --holdout).")
+flags.DEFINE_integer("fold", 0,
+                     "Within-corpus benchmark (--method=within): the holdout's speaker fold, "
+                     "0-based (paper 3.2: CRE 10 folds of 10 test / 9 validation / 72 training "
+                     "speakers; IEM 10 and IMP 12 leave-one-speaker-out folds, validation the "
+                     "test speaker's session partner; POD 1, its fixed splits).")
 flags.DEFINE_string("holdout_split", "", "Split of the holdout to test on ('' = paper's).")
 flags.DEFINE_string("unlabelled_corpus", "LIBRI", "Unlabelled corpus for PEL / reconstruction.")
 flags.DEFINE_string("feature_name", "is10", "Feature set stored by data_prep (IS10: 1582).")
@@ -89,7 +94,7 @@ def config_from_flags() -> cww_experiment.CwwConfig:
       out_dir=FLAGS.out_dir, seed=FLAGS.seed, batch_size=FLAGS.batch_size,
       unlabelled_batch_size=FLAGS.batch_size, jit=FLAGS.jit,
       mixed_precision=FLAGS.mixed_precision, deterministic=FLAGS.deterministic,
-      max_epochs=FLAGS.max_epochs, holdout_split=FLAGS.holdout_split,
+      max_epochs=FLAGS.max_epochs, holdout_split=FLAGS.holdout_split, fold=FLAGS.fold,
       unlabelled_corpus=FLAGS.unlabelled_corpus, feature_name=FLAGS.feature_name,
       feature_dim=FLAGS.feature_dim, learning_rate=FLAGS.cww_learning_rate,
       patience=FLAGS.cww_patience, lr_patience=FLAGS.cww_lr_patience,
@@ -109,11 +114,15 @@ def main():
   except ValueError as e:
     raise SystemExit(f"tfser.launch --task=cww: {e}") from None
   logging.info("CWW run: %s", config)
+  # Before anything starts the TensorFlow runtime: multi_worker configures collective ops.
+  cww_train.strategy(config.distribute)
   try:
     results = cww_train.train(config, verbose=2)
   except (cww_train.DataError, FileNotFoundError) as e:
     raise SystemExit(f"tfser.launch --task=cww: {e}") from None
   summary = {k: results[k] for k in ("method", "holdout", "holdout_split", "holdout_ua",
                                      "train_ua", "corpus_weights", "best_epoch", "epochs_run")}
+  if results["fold"]:
+    summary["fold"] = {k: results["fold"][k] for k in ("index", "num_folds", "test")}
   print(json.dumps(summary, indent=2))
   print(f"results: {os.path.join(os.path.abspath(config.out_dir), 'results.json')}")
