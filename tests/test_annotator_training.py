@@ -6,6 +6,8 @@ DiffKDE (grid 32, 100 samples) and learning rate 1e-2 instead of the paper's 1e-
 epochs suffice; the comparisons are paired over test utterances.
 """
 
+import dataclasses
+import functools
 import glob
 import json
 import os
@@ -21,7 +23,9 @@ import tensorflow as tf
 from tests.annotator_testdata import make_corpus
 from tfser import metrics
 from tfser import train_common
+from tfser.callbacks import ResumableCheckpoint
 from tfser.experiments import annotators
+from tfser.experiments.annotators_callbacks import EarlyStoppingAfterMinimum
 from tfser.experiments.annotators_step import AnnotatorTaskModel
 from tfser.experiments.annotators_step import consensus_from_distribution
 from tfser.layers.diffkde import DiffKDE
@@ -55,6 +59,28 @@ def _train(objective, epochs=4, seed=0):
   task.compile(optimizer=tf.keras.optimizers.legacy.SGD(1e-2, momentum=0.9))
   task.fit(corpus().dataset("train", 32, shuffle=True, seed=seed), epochs=epochs, verbose=0)
   return task
+
+
+class _Interrupt(tf.keras.callbacks.Callback):
+  """Raises after ``at`` train steps of this process (a job killed mid-epoch)."""
+
+  def __init__(self, at):
+    super().__init__()
+    self.at, self.seen = at, 0
+
+  def on_train_batch_end(self, batch, logs=None):
+    self.seen += 1
+    if self.seen == self.at:
+      raise KeyboardInterrupt(f"interrupted after {self.at} steps")
+
+
+class _HalveLearningRateAfterFirstEpoch(tf.keras.callbacks.Callback):
+  """A learning-rate change that a run resumed after the first epoch can only restore."""
+
+  def on_epoch_end(self, epoch, logs=None):
+    if epoch == 0:
+      lr = self.model.optimizer.learning_rate
+      lr.assign(lr.numpy() / 2)
 
 
 class TrainingTest(tf.test.TestCase):
@@ -93,25 +119,64 @@ class TrainingTest(tf.test.TestCase):
         self.assertGreater(observed, 0.3, (objective, d))
         self.assertGreater(observed, max(null), (objective, d))
 
-  def test_run_writes_outputs_and_resumes_after_an_interruption(self):
-    out_dir = self._make_tempdir()
-    c = corpus()
+  def _config(self, out_dir, **kwargs):
+    base = dict(model="mt", objective="task1+2", data_dir="synthetic", out_dir=out_dir,
+                max_epochs=3, min_epochs=1, learning_rate=1e-2, hard_kde_grid_size=0,
+                diffkde_grid_size=32, diffkde_samples=50, image_utterances=2, export=False,
+                verbose=0)
+    base.update(kwargs)
+    return annotators.AnnotatorsConfig(**base)
+
+  def _run(self, config, *callbacks):
+    # Seeded before the datasets are built, as run() does for its own (their shuffle seeds).
+    train_common.configure_runtime(config.seed, deterministic=True)
+    data = _data(corpus())
+    # Of unknown length, as the pipeline's (it drops records while parsing them).
+    data = dataclasses.replace(data, **{split: getattr(data, split).filter(
+        lambda batch: tf.constant(True)) for split in ("train", "validation", "test")})
+    return annotators.run(config, data=data, extra_callbacks=list(callbacks),
+                          flags_used={"model": config.model})
+
+  def _saved_state(self, out_dir):
+    """(epoch, step, callbacks' state) of the latest resumable checkpoint in ``out_dir``."""
+    latest = tf.train.latest_checkpoint(os.path.join(out_dir, "checkpoints", "resume"))
+
+    def value(name):
+      return tf.train.load_variable(latest, f"{name}/.ATTRIBUTES/VARIABLE_VALUE")
+    return (int(value("epoch")), int(value("step_in_epoch")),
+            json.loads(value("callback_state").decode()))
+
+  def _assert_same_run(self, resumed_dir, straight_dir, keys):
+    with open(os.path.join(resumed_dir, "results.json")) as f:
+      resumed = json.load(f)
+    with open(os.path.join(straight_dir, "results.json")) as f:
+      straight = json.load(f)
+    for key in keys:  # as JSON text: NaN metrics compare equal
+      self.assertEqual(json.dumps(resumed[key], sort_keys=True),
+                       json.dumps(straight[key], sort_keys=True), key)
+    # The last checkpoints too: epoch, step and the callbacks' counters.
+    self.assertEqual(self._saved_state(resumed_dir), self._saved_state(straight_dir))
+    resumed_final, straight_final = (os.path.join(d, "checkpoints", "final")
+                                     for d in (resumed_dir, straight_dir))
+    names = [n for n, _ in tf.train.list_variables(straight_final)]
+    self.assertEqual(names, [n for n, _ in tf.train.list_variables(resumed_final)])
+    for name in names:
+      self.assertAllEqual(tf.train.load_variable(resumed_final, name),
+                          tf.train.load_variable(straight_final, name), msg=name)
+
+  def test_killed_mid_epoch_resumes_to_the_same_result(self):
     batches = int(np.ceil(192 / 32))
-    config = annotators.AnnotatorsConfig(
-        model="mt", objective="task1", data_dir="synthetic", out_dir=out_dir, max_epochs=3,
-        min_epochs=1, learning_rate=1e-2, hard_kde_grid_size=0, diffkde_grid_size=32,
-        diffkde_samples=50, image_utterances=2, checkpoint_every_batches=2, export=False,
-        verbose=0)
+    config = functools.partial(self._config, checkpoint_every_batches=2)
+    straight_dir, out_dir = self._make_tempdir(), self._make_tempdir()
+    straight = self._run(config(straight_dir), _HalveLearningRateAfterFirstEpoch())
+    self.assertIsNone(straight["resumed_from"])
+    # The learning rate changed before the kill, so the resumed run must restore it.
+    self.assertEqual(straight["history"]["lr"][1], straight["history"]["lr"][0] / 2)
 
-    class Interrupt(tf.keras.callbacks.Callback):
-
-      def on_train_batch_end(self, batch, logs=None):
-        if self.model.optimizer.iterations.numpy() == batches + 3:  # epoch 1, batch 2
-          raise KeyboardInterrupt("injected")
-
-    with self.assertRaises(KeyboardInterrupt):
-      annotators.run(config, data=_data(c), extra_callbacks=[Interrupt()])
+    with self.assertRaises(KeyboardInterrupt):  # the 2nd epoch's 3rd step; saved after its 2nd
+      self._run(config(out_dir), _HalveLearningRateAfterFirstEpoch(), _Interrupt(batches + 3))
     self.assertFalse(os.path.exists(os.path.join(out_dir, "results.json")))
+    self.assertEqual(self._saved_state(out_dir)[:2], (1, 2))
 
     class Record(tf.keras.callbacks.Callback):
       first_epoch = None
@@ -123,27 +188,87 @@ class TrainingTest(tf.test.TestCase):
       def on_train_end(self, logs=None):
         Record.iterations = int(self.model.optimizer.iterations.numpy())
 
-    results = annotators.run(config, data=_data(c), extra_callbacks=[Record()],
-                             flags_used={"model": "mt"})
-    # Resumed inside epoch 1 from the backup after its second batch: the optimiser made exactly
-    # as many steps as an uninterrupted run.
+    results = self._run(config(out_dir), _HalveLearningRateAfterFirstEpoch(), Record())
+    self.assertEqual(results["resumed_from"], {"epoch": 1, "step_in_epoch": 2})
     self.assertEqual(Record.first_epoch, 1)
-    self.assertEqual(Record.iterations, 3 * batches)
+    self.assertEqual(Record.iterations, 2 * 3 * batches)  # task1+2: two optimiser steps a batch
+    # Every metric (validation, test, every epoch's train and validation logs, the learning rate)
+    # and the final weights as an uninterrupted run's.
+    self._assert_same_run(out_dir, straight_dir, (
+        "validation", "test", "zero_shot", "history", "epochs", "best_epoch",
+        "early_stopped_epoch", "steps_per_epoch"))
 
     with open(os.path.join(out_dir, "results.json")) as f:
       saved = json.load(f)
     self.assertEqual(saved["seed"], 0)
     self.assertEqual(saved["flags"], {"model": "mt"})
-    self.assertEqual(saved["config"]["objective"], "task1")
+    self.assertEqual(saved["config"]["objective"], "task1+2")
     for split in ("validation", "test"):
       for key in ("tvd", "jsd", "consensus_ccc_act", "consensus_ccc_val", "individual_ccc_act",
                   "mean_own_ccc_val", "mean_all_ccc_act", "per_annotator_ccc_val_mean"):
         self.assertIn(key, saved[split])
     self.assertEqual(results["test"]["utterances"], 96)
     run_dir = train_common.RunDirectory(out_dir)
-    self.assertTrue(glob.glob(os.path.join(run_dir.checkpoints, "final*")))
     for sub in ("train", "validation", "images"):
       self.assertTrue(glob.glob(os.path.join(run_dir.tensorboard, sub, "events.*")), sub)
+
+  def test_early_stopping_counters_survive_a_kill(self):
+    # Learning rate 0: the weights, hence the validation loss, stay as they are, so early
+    # stopping's wait grows by one an epoch (patience 2: it stops after the 3rd epoch) whatever
+    # the data; ReduceLROnPlateau's wait grows alike.
+    config = functools.partial(self._config, objective="task1", learning_rate=0.0, max_epochs=6,
+                               early_stopping_patience=2, lr_patience=9, image_utterances=0)
+    straight_dir, out_dir = self._make_tempdir(), self._make_tempdir()
+    straight = self._run(config(straight_dir))
+    self.assertEqual((straight["early_stopped_epoch"], straight["epochs"]), (2, 3))
+
+    with self.assertRaises(KeyboardInterrupt):  # the 3rd epoch's 1st step; saved at its start
+      self._run(config(out_dir), _Interrupt(2 * int(np.ceil(192 / 32)) + 1))
+    epoch, step, state = self._saved_state(out_dir)
+    self.assertEqual((epoch, step), (2, 0))
+    self.assertEqual(state["early_stopping"]["wait"], 1)
+    self.assertEqual(state["early_stopping"]["best_epoch"], 0)
+    self.assertEqual(state["reduce_lr"]["wait"], 1)
+
+    # Counters restarted at 0 would let the resumed run go on to the 5th epoch.
+    resumed = self._run(config(out_dir))
+    self.assertEqual(resumed["resumed_from"], {"epoch": 2, "step_in_epoch": 0})
+    self._assert_same_run(out_dir, straight_dir, (
+        "validation", "test", "history", "epochs", "best_epoch", "early_stopped_epoch"))
+    # Started again when finished: no training, the same results.
+    again = self._run(config(out_dir))
+    self.assertEqual(again["resumed_from"], {"epoch": 3, "step_in_epoch": 0})
+    self._assert_same_run(out_dir, straight_dir, (
+        "validation", "test", "history", "epochs", "best_epoch", "early_stopped_epoch"))
+
+  def test_best_weights_survive_a_restart(self):
+    directory = self._make_tempdir()
+
+    def restarted():
+      model = tf.keras.Sequential([tf.keras.layers.Dense(2)])
+      model.build([None, 3])
+      stopper = EarlyStoppingAfterMinimum(patience=5, min_epochs=1)
+      checkpoint = ResumableCheckpoint(
+          directory, {"model": model, "best_weights": stopper.track_best_weights(model)},
+          stateful={"early_stopping": stopper})
+      for callback in (stopper, checkpoint):
+        callback.set_model(model)
+      checkpoint.restore()
+      stopper.on_train_begin()
+      return model, stopper, checkpoint
+
+    model, stopper, checkpoint = restarted()
+    best = [w + 1.0 for w in model.get_weights()]
+    model.set_weights(best)
+    for epoch, val_loss in enumerate([1.0, 2.0]):
+      stopper.on_epoch_end(epoch, {"val_loss": val_loss})
+      model.set_weights([w + 1.0 for w in model.get_weights()])  # the next epoch's training
+      checkpoint.on_epoch_end(epoch)
+    model, stopper, _ = restarted()  # different fresh weights, then the checkpoint's
+    self.assertEqual((stopper.best, stopper.best_epoch, stopper.wait), (1.0, 0, 1))
+    stopper.on_train_end()
+    for restored, expected in zip(model.get_weights(), best):
+      self.assertAllEqual(restored, expected)
 
   def test_deterministic_for_a_seed(self):
     weights = []

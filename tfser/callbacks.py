@@ -11,7 +11,9 @@ Order matters at an epoch end (each adds to the shared ``logs`` dict for the one
 
 ``ResumableCheckpoint`` makes a run killed mid-epoch resume to the same result: it saves every
 ``save_every_steps`` steps and at every epoch end; the trainer restores it before fitting, skips
-the input stream to the restored global step and starts the epoch at the restored step.
+the input stream to the restored global step and starts the epoch at the restored step. The
+annotators task (``tfser.experiments.annotators``) resumes with it and the Resumable* callbacks
+too.
 """
 
 import json
@@ -209,11 +211,16 @@ class ResumableCheckpoint(tf.keras.callbacks.Callback):
   weights variable and the dropout generators' states), the epoch and the step within it, and the
   JSON state of ``stateful`` callbacks (``get_state``/``set_state``). A checkpoint written at an
   epoch end records (epoch + 1, step 0).
+
+  metrics: training metrics whose variables ``objects`` saves (e.g. the model's ``metrics``).
+    fit() resets them at every epoch start; on a mid-epoch resume their restored running values
+    are put back after that reset, so the resumed epoch logs the same averages as an
+    uninterrupted one.
   """
 
   def __init__(self, directory: str, objects: Mapping[str, tf.Module],
                stateful: Mapping[str, object] = None, save_every_steps: int = 0,
-               max_to_keep: int = 2):
+               max_to_keep: int = 2, metrics: Sequence[tf.keras.metrics.Metric] = ()):
     super().__init__()
     self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
     self.step_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="step_in_epoch")
@@ -223,6 +230,8 @@ class ResumableCheckpoint(tf.keras.callbacks.Callback):
     self.manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=max_to_keep)
     self.stateful = dict(stateful or {})
     self.save_every_steps = int(save_every_steps)
+    self._metric_variables = [v for m in metrics for v in m.variables]
+    self._resumed_metric_values = None
     self._current_epoch = 0
     self._steps_since_save = 0
 
@@ -236,7 +245,10 @@ class ResumableCheckpoint(tf.keras.callbacks.Callback):
     for name, callback in self.stateful.items():
       if name in state:
         callback.set_state(state[name])
-    return int(self.epoch.numpy()), int(self.step_in_epoch.numpy())
+    epoch, step = int(self.epoch.numpy()), int(self.step_in_epoch.numpy())
+    if step and self._metric_variables:
+      self._resumed_metric_values = [v.numpy() for v in self._metric_variables]
+    return epoch, step
 
   def _save(self, epoch: int, step_in_epoch: int):
     self.epoch.assign(epoch)
@@ -251,6 +263,10 @@ class ResumableCheckpoint(tf.keras.callbacks.Callback):
 
   def on_epoch_begin(self, epoch, logs=None):
     self._current_epoch = epoch
+    if self._resumed_metric_values is not None:  # fit() has just reset them
+      for variable, value in zip(self._metric_variables, self._resumed_metric_values):
+        variable.assign(value)
+      self._resumed_metric_values = None
 
   def on_train_batch_end(self, batch, logs=None):
     self._steps_since_save += 1

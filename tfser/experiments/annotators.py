@@ -10,8 +10,9 @@ Library entry point: :func:`run` with an :class:`AnnotatorsConfig` (the launcher
 ``tfser/launchers/annotators.py`` builds it from flags). Outputs under ``out_dir``
 (:class:`tfser.train_common.RunDirectory`): ``tensorboard/`` (train/validation scalars per task
 and metric, the learning rate, images of predicted vs ground-truth distributions of a fixed
-validation batch), ``checkpoints/`` (``backup/`` while training, for resuming a killed run;
-``final`` afterwards: the restored best weights), ``results.json`` and ``saved_model/``.
+validation batch), ``checkpoints/`` (``resume/``: the latest two resumable checkpoints;
+``final``: the network after training, with the best weights restored), ``results.json`` and
+``saved_model/``.
 
 Feature standardisation (a tfser addition, on by default): features are z-normalised with the
 training corpus's training-split mean/std from its manifest (the same constants for zero-shot
@@ -19,24 +20,32 @@ corpora and inside the SavedModel). The paper feeds the raw wav2vec2/BERT embedd
 already of unit scale; the demo's IS10 features span several orders of magnitude and diverge
 under SGD without it. ``standardize_features=False`` gives the paper's raw input.
 
-Resuming: ``tf.keras.callbacks.BackupAndRestore`` saves the model, the optimiser (momentum
-included), the DiffKDE upsampling counters and the epoch (and, with ``checkpoint_every_batches``,
-the batch) in ``checkpoints/backup``; starting the same command again continues from there. Early
-stopping's and ReduceLROnPlateau's counters are not part of that backup and restart at zero, and a
-resumed epoch sees its batches in the first epoch's shuffle order.
+Resuming: a run killed at any point and started again with the same command (same ``out_dir``)
+ends with the same results and weights as an uninterrupted run (given op determinism,
+``deterministic``). The ``ResumableCheckpoint`` of ``tfser.callbacks`` saves in
+``checkpoints/resume`` at every epoch end (and, with ``checkpoint_every_batches``, every N
+batches): the network (with the input dropout's generator), the DiffKDE layers' upsampling call
+counters, the optimiser (momentum, iterations, learning rate), the metrics' running values, early
+stopping's best weights, the epoch and the step within it, ReduceLROnPlateau's and early
+stopping's counters, and every epoch's logs. The training data is one endless stream of the
+training split, reshuffled on every pass with the run's seed, so pass k is the same in every
+process: a resumed run skips it to the restored epoch and step (reading the skipped batches
+again, about one pass per finished epoch). Starting a finished run again only evaluates and
+exports. ``train_seconds`` counts this process's training only.
 """
 
 import dataclasses
 import logging
 import os
 import time
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
 import tfser  # noqa: F401  (Keras flavour before TensorFlow)
 import tensorflow as tf
 
+from tfser import callbacks as tfser_callbacks
 from tfser import train_common
 from tfser.data import pipeline
 from tfser.data import schema
@@ -70,7 +79,7 @@ class AnnotatorsConfig:
     precision (the paper), else float32.
   hard_kde_grid_size: grid of the Task 1 ablation's hard-histogram KDE (the ground truth's 512;
     objective task1 only); 0 skips the ablation metrics.
-  checkpoint_every_batches: 0 = back up at the end of every epoch; N = every N batches too.
+  checkpoint_every_batches: 0 = checkpoint at the end of every epoch; N = every N batches too.
   """
   model: str = "mt"
   objective: str = "task1+2"
@@ -237,7 +246,8 @@ def build_task_model(config: AnnotatorsConfig, data: AnnotatorData) -> Annotator
   network = build_annotator_model(AnnotatorModelConfig(
       model=config.model, input_dim=data.input_dim, num_annotators=data.num_annotators,
       hidden_units=config.hidden_units, shared_layers=config.shared_layers,
-      branch_layers=config.branch_layers, dropout=config.dropout, out_bins=config.out_bins))
+      branch_layers=config.branch_layers, dropout=config.dropout, out_bins=config.out_bins,
+      seed=config.seed))
   train_dtype = config.effective_train_dtype
   diffkde_args = dict(grid_size=config.diffkde_grid_size, out_bins=config.out_bins,
                       sigma=config.diffkde_sigma, samples=config.diffkde_samples,
@@ -252,6 +262,10 @@ def build_task_model(config: AnnotatorsConfig, data: AnnotatorData) -> Annotator
   # Legacy SGD: its sparse momentum update touches only the gathered heads (see annotators_step).
   optimizer = tf.keras.optimizers.legacy.SGD(config.learning_rate, momentum=config.momentum)
   task_model.compile(optimizer=optimizer)
+  # Slots, iterations and learning rate now: a checkpoint restores into existing variables, and
+  # fit() traces its train step once (twice when the first call creates variables).
+  task_model.optimizer._create_all_weights(  # pylint: disable=protected-access
+      network.trainable_variables)
   return task_model
 
 
@@ -262,21 +276,56 @@ def _first_batch(dataset: tf.data.Dataset, size: int, description: str):
                    "min_ratings activation/valence ratings)")
 
 
-def _callbacks(config: AnnotatorsConfig, run_dir: train_common.RunDirectory, image_batch):
-  save_freq = config.checkpoint_every_batches or "epoch"
-  return [
-      tf.keras.callbacks.BackupAndRestore(os.path.join(run_dir.checkpoints, "backup"),
-                                          save_freq=save_freq, delete_checkpoint=True),
-      # Before TensorBoard, so that the "lr" it adds to the logs is written there.
-      tf.keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=config.lr_factor,
-                                           patience=config.lr_patience, verbose=0),
-      callbacks_lib.EarlyStoppingAfterMinimum(
-          monitor="val_loss", patience=config.early_stopping_patience,
-          min_epochs=config.min_epochs, restore_best_weights=config.restore_best_weights),
+def _count_batches(dataset: tf.data.Dataset, description: str) -> int:
+  """Batches in one pass of ``dataset``: its cardinality, else counted (which fills its cache)."""
+  count = int(dataset.cardinality().numpy())
+  if count == tf.data.INFINITE_CARDINALITY:
+    raise ValueError(f"{description}: the dataset is endless; one pass must be one epoch")
+  if count < 0:  # unknown: records are filtered while parsed
+    count = int(dataset.reduce(np.int64(0), lambda n, _: n + 1).numpy())
+  if not count:
+    raise ValueError(f"{description}: no utterances (an empty split, or no utterance with at "
+                     "least min_ratings activation/valence ratings)")
+  return count
+
+
+@dataclasses.dataclass
+class _Callbacks:
+  """The run's callbacks in the order fit calls them, and the ones the trainer reads."""
+  ordered: List[tf.keras.callbacks.Callback]
+  stopper: callbacks_lib.EarlyStoppingAfterMinimum
+  history: callbacks_lib.EpochHistory
+  checkpoint: tfser_callbacks.ResumableCheckpoint
+
+
+def _callbacks(config: AnnotatorsConfig, run_dir: train_common.RunDirectory, image_batch,
+               task_model: AnnotatorTaskModel,
+               extra_callbacks: Sequence[tf.keras.callbacks.Callback]) -> _Callbacks:
+  reduce_lr = tfser_callbacks.ResumableReduceLROnPlateau(
+      monitor="val_loss", factor=config.lr_factor, patience=config.lr_patience, verbose=0)
+  stopper = callbacks_lib.EarlyStoppingAfterMinimum(
+      monitor="val_loss", patience=config.early_stopping_patience, min_epochs=config.min_epochs,
+      restore_best_weights=config.restore_best_weights)
+  history = callbacks_lib.EpochHistory()
+  # The model brings the network (dropout generators included), the DiffKDE call counters and
+  # the metrics' running values; the optimizer its momentum, iterations and learning rate.
+  objects = {"model": task_model, "optimizer": task_model.optimizer}
+  if config.restore_best_weights:
+    objects["best_weights"] = stopper.track_best_weights(task_model)
+  checkpoint = tfser_callbacks.ResumableCheckpoint(
+      os.path.join(run_dir.checkpoints, "resume"), objects,
+      stateful={"reduce_lr": reduce_lr, "early_stopping": stopper, "history": history},
+      save_every_steps=config.checkpoint_every_batches, metrics=task_model.metrics)
+  ordered = [
+      # Before the history and TensorBoard, so that the "lr" it adds to the logs reaches them.
+      reduce_lr, stopper, history,
       tf.keras.callbacks.TensorBoard(run_dir.tensorboard, update_freq="epoch", profile_batch=0),
   ] + ([callbacks_lib.DistributionImages(os.path.join(run_dir.tensorboard, "images"),
                                          image_batch, config.out_bins, seed=config.seed)]
        if config.image_utterances else [])
+  # The checkpoint last: it saves what the others have updated at the same step or epoch end.
+  ordered += list(extra_callbacks) + [checkpoint]
+  return _Callbacks(ordered, stopper, history, checkpoint)
 
 
 def evaluate(task_model: AnnotatorTaskModel, config: AnnotatorsConfig,
@@ -314,6 +363,8 @@ def run(config: AnnotatorsConfig, *, data: Optional[AnnotatorData] = None,
 
   data: prebuilt datasets (tests); None builds them from ``config.data_dir``.
   flags_used: recorded in results.json (the launcher passes every flag's value).
+  extra_callbacks: Keras callbacks run after the run's own, before the checkpoint callback (tests
+    inject interruptions).
   encoders: in-graph feature extractors by feature name (``tfser.layers.encoders``) for the
     SavedModel's predict_waveform; without them only predict_features is exported.
   """
@@ -325,30 +376,46 @@ def run(config: AnnotatorsConfig, *, data: Optional[AnnotatorData] = None,
   task_model = build_task_model(config, data)
   image_batch = _first_batch(data.validation, max(1, config.image_utterances),
                              f"{config.corpus} validation")
-  _first_batch(data.train, 1, f"{config.corpus} train")
   for corpus, dataset in data.zero_shot.items():  # fail before training, not after
     _first_batch(dataset, 1, f"zero-shot corpus {corpus}")
 
-  callbacks = _callbacks(config, run_dir, image_batch)
-  stopper = next(c for c in callbacks if isinstance(c, callbacks_lib.EarlyStoppingAfterMinimum))
+  callbacks = _callbacks(config, run_dir, image_batch, task_model, extra_callbacks)
+  steps_per_epoch = _count_batches(data.train, f"{config.corpus} train")
+  # Known validation steps: fit() would otherwise learn them by reading past the end once per
+  # process, and that failed step still advances the DiffKDE counter (it does not wait for the
+  # batch), so a resumed run's validations would draw other upsamplings.
+  validation_steps = _count_batches(data.validation, f"{config.corpus} validation")
+
+  # Resume: restore the checkpoint, skip the endless stream (epoch k is its k-th reshuffled pass)
+  # to the restored position and start the epoch at the restored step.
+  epoch, step = callbacks.checkpoint.restore()
+  # A finished run (stopped early, or all epochs done) fits for zero epochs: that applies the
+  # restored state and early stopping's best weights, and re-evaluates.
+  finished = epoch >= config.max_epochs or callbacks.stopper.stopped_epoch >= 0
   start = time.time()
-  history = task_model.fit(
-      data.train, validation_data=data.validation, epochs=config.max_epochs,
-      callbacks=callbacks + list(extra_callbacks), verbose=config.verbose)
+  task_model.resume_step_in_epoch = 0 if finished else step
+  task_model.fit(
+      data.train.repeat().skip(epoch * steps_per_epoch + step), validation_data=data.validation,
+      epochs=epoch if finished else config.max_epochs, initial_epoch=epoch,
+      steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
+      callbacks=callbacks.ordered, verbose=config.verbose)
+  task_model.resume_step_in_epoch = 0
   train_seconds = time.time() - start
   tf.train.Checkpoint(network=task_model.network).write(
       os.path.join(run_dir.checkpoints, "final"))
 
+  stopper, history = callbacks.stopper, callbacks.history.history
   results = {
       "task": "annotators", "seed": config.seed, "gt_seed": config.effective_gt_seed,
       "config": dataclasses.asdict(config), "flags": dict(flags_used or {}),
       "num_annotators": data.num_annotators, "input_dim": data.input_dim,
       "feature_names": list(data.feature_names),
-      # Epochs run by this process (a resumed run counts from where it resumed); best_epoch is
-      # 0-based, the epoch whose weights are evaluated (with restore_best_weights).
-      "epochs": len(history.history.get("loss", [])), "best_epoch": stopper.best_epoch,
-      "early_stopped_epoch": stopper.stopped_epoch, "train_seconds": train_seconds,
-      "history": history.history,
+      # Epochs of the whole run, a resumed one included; best_epoch is 0-based, the epoch whose
+      # weights are evaluated (with restore_best_weights). train_seconds: this process's.
+      "epochs": len(history.get("loss", [])), "steps_per_epoch": steps_per_epoch,
+      "best_epoch": stopper.best_epoch, "early_stopped_epoch": stopper.stopped_epoch,
+      "resumed_from": {"epoch": epoch, "step_in_epoch": step} if (epoch or step) else None,
+      "train_seconds": train_seconds, "history": history,
   }
   results.update(evaluate(task_model, config, data))
   if config.export:

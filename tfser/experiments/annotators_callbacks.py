@@ -1,5 +1,5 @@
-"""Callbacks of the annotators task: early stopping with a minimum epoch count, and TensorBoard
-images of predicted vs ground-truth distributions."""
+"""Callbacks of the annotators task: early stopping with a minimum epoch count, the epochs' logs
+(both resumable), and TensorBoard images of predicted vs ground-truth distributions."""
 
 import numpy as np
 
@@ -14,6 +14,11 @@ class EarlyStoppingAfterMinimum(tf.keras.callbacks.Callback):
   not improved for ``patience`` epochs and at least ``min_epochs`` epochs have run, then restores
   the best weights (``restore_best_weights``). Keras's ``EarlyStopping(start_from_epoch=...)``
   ignores the epochs before the start, so the best model could not come from them.
+
+  Resumable (``tfser.callbacks.ResumableCheckpoint``): ``get_state``/``set_state`` carry the
+  counters, and after ``track_best_weights(model)`` the best weights live in variables whose
+  module the checkpoint saves with them, so a resumed run stops and restores as an uninterrupted
+  one (otherwise they are arrays in memory).
   """
 
   def __init__(self, monitor: str = "val_loss", patience: int = 10, min_epochs: int = 30,
@@ -29,8 +34,32 @@ class EarlyStoppingAfterMinimum(tf.keras.callbacks.Callback):
     self.best_weights = None
     self.wait = 0
     self.stopped_epoch = -1
+    self._best_variables = None
+    self._restored = False
+
+  def track_best_weights(self, model: tf.keras.Model) -> tf.Module:
+    """Keeps the best weights in variables shaped like ``model``'s; returns their module."""
+    module = tf.Module(name="best_weights")
+    module.values = [tf.Variable(w, trainable=False) for w in model.get_weights()]
+    self._best_variables = module
+    return module
+
+  def get_state(self):
+    return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait,
+            "stopped_epoch": self.stopped_epoch}
+
+  def set_state(self, state):
+    best = state.get("best")
+    self.best = np.inf if best is None else float(best)  # None: inf, which JSON lacks
+    self.best_epoch = int(state["best_epoch"])
+    self.wait = int(state["wait"])
+    self.stopped_epoch = int(state["stopped_epoch"])
+    self._restored = True
 
   def on_train_begin(self, logs=None):
+    if self._restored:  # continue from the checkpoint's counters (and best weights)
+      self._restored = False
+      return
     self.best, self.best_epoch, self.best_weights, self.wait = np.inf, -1, None, 0
 
   def on_epoch_end(self, epoch, logs=None):
@@ -41,16 +70,51 @@ class EarlyStoppingAfterMinimum(tf.keras.callbacks.Callback):
     if np.isfinite(current) and current < self.best - self.min_delta:
       self.best, self.best_epoch, self.wait = float(current), epoch, 0
       if self.restore_best_weights:
-        self.best_weights = self.model.get_weights()
+        self._keep_weights(self.model.get_weights())
     else:
       self.wait += 1
     if self.wait >= self.patience and epoch + 1 >= self.min_epochs:
       self.stopped_epoch = epoch
       self.model.stop_training = True
 
+  def _keep_weights(self, weights):
+    if self._best_variables is None:
+      self.best_weights = weights
+      return
+    if len(weights) != len(self._best_variables.values):
+      raise ValueError(f"EarlyStoppingAfterMinimum: the model has {len(weights)} weights, the "
+                       f"tracked copy {len(self._best_variables.values)}")
+    for variable, value in zip(self._best_variables.values, weights):
+      variable.assign(value)
+
   def on_train_end(self, logs=None):
-    if self.restore_best_weights and self.best_weights is not None:
+    if not self.restore_best_weights or self.best_epoch < 0:
+      return
+    if self._best_variables is not None:
+      self.model.set_weights([v.numpy() for v in self._best_variables.values])
+    elif self.best_weights is not None:
       self.model.set_weights(self.best_weights)
+
+
+class EpochHistory(tf.keras.callbacks.Callback):
+  """Every epoch's logs as ``{name: [value per epoch]}`` (Keras's History), kept across a resume
+  through ``get_state``/``set_state`` (``tfser.callbacks.ResumableCheckpoint``)."""
+
+  def __init__(self):
+    super().__init__()
+    self.history = {}
+
+  def on_epoch_end(self, epoch, logs=None):
+    for name, value in (logs or {}).items():
+      self.history.setdefault(name, []).append(float(value))
+
+  def get_state(self):
+    return {"history": self.history}
+
+  def set_state(self, state):
+    # The checkpoint's JSON stores non-finite values as None.
+    self.history = {k: [np.nan if v is None else v for v in values]
+                    for k, values in state.get("history", {}).items()}
 
 
 def distribution_image(predicted: np.ndarray, truth: np.ndarray, bins: int,

@@ -119,12 +119,13 @@ class AnnotatorTaskModel(tf.keras.Model):
     self.train_diffkde = train_diffkde or DiffKDE(out_bins=out_bins, name="diffkde_train")
     self.eval_diffkde = eval_diffkde or DiffKDE(out_bins=out_bins, dtype="float64",
                                                 name="diffkde_eval")
-    # Build now, so that a checkpoint restore (BackupAndRestore) finds their call counters; built
-    # lazily inside a step they would restore later from a backup that may be gone by then.
+    # Build now, so that a checkpoint restored before fit (ResumableCheckpoint) sets their call
+    # counters (the upsampling seeds) at once, not deferred to a build inside a traced step.
     for layer in (self.train_diffkde, self.eval_diffkde):
       if not layer.built:
         layer.build(tf.TensorShape([None, None, 2]))
     self.jit = jit
+    self.resume_step_in_epoch = 0  # set by the trainer when resuming mid-epoch
     self._loss_fns: Dict[str, Callable] = {
         "baseline": self._baseline_loss, "task1": self._task1_loss, "task2": self._task2_loss}
     self._gradient_fns: Dict[str, Callable] = {}
@@ -214,6 +215,12 @@ class AnnotatorTaskModel(tf.keras.Model):
       total += loss
     self._train_total.update_state(total)
     return {m.name: m.result() for m in [self._train_total, *self._train_metrics.values()]}
+
+  def _maybe_load_initial_counters_from_ckpt(self, steps_per_epoch, initial_epoch):
+    # tf-keras 2.17's fit() asks this hook (BackupAndRestore's) for the (epoch, step) to start
+    # at; tfser's ResumableCheckpoint restores the step itself, so the epoch starts there.
+    del steps_per_epoch
+    return initial_epoch, int(self.resume_step_in_epoch)
 
   # -- validation --------------------------------------------------------------------------------
 

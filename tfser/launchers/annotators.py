@@ -68,8 +68,8 @@ flags.DEFINE_integer("hard_kde_grid_size", 512, "Grid of the hard-histogram KDE 
                      "ground truth's 512); 0 skips it.")
 flags.DEFINE_integer("per_annotator_min_ratings", 5, "Annotators with fewer test ratings are "
                      "left out of the mean per-annotator CCC.")
-flags.DEFINE_integer("checkpoint_every_batches", 0, "Also back up every N batches (resume "
-                     "mid-epoch); 0: at epoch ends only.")
+flags.DEFINE_integer("checkpoint_every_batches", 0, "Also checkpoint every N batches (a killed "
+                     "run resumes mid-epoch); 0: at epoch ends only.")
 flags.DEFINE_integer("image_utterances", 8, "Validation utterances drawn in TensorBoard as "
                      "predicted vs ground-truth distributions (0: none).")
 if "export" not in FLAGS:

@@ -27,6 +27,8 @@ class AnnotatorModelConfig:
     distribution): 2. The baseline has shared_layers + branch_layers hidden layers in a row.
   dropout: dropout on the input features (0.2).
   out_bins: bins per axis of the baseline's distribution (4 -> 16 logits; 2 -> 4 logits).
+  seed: seed of the input dropout's masks (a tfser addition: their generator is saved in
+    checkpoints, so a resumed run draws the same masks as an uninterrupted one).
   """
   model: str = "mt"
   input_dim: int = 1280
@@ -36,6 +38,7 @@ class AnnotatorModelConfig:
   branch_layers: int = 2
   dropout: float = 0.2
   out_bins: int = 4
+  seed: int = 0
 
   def __post_init__(self):
     if self.model not in MODELS:

@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from tfser.models.annotator_base import AnnotatorModelBase
 from tfser.models.annotator_config import AnnotatorModelConfig
+from tfser.models.cww_classifier import SeededDropout
 
 
 @tf.keras.utils.register_keras_serializable(package="tfser")
@@ -24,7 +25,7 @@ class BaselineDistributionModel(AnnotatorModelBase):
   def __init__(self, config: AnnotatorModelConfig, **kwargs):
     super().__init__(**kwargs)
     self.config = config
-    self.input_dropout = tf.keras.layers.Dropout(config.dropout, name="input_dropout")
+    self.input_dropout = SeededDropout(config.dropout, seed=config.seed, name="input_dropout")
     self.hidden = [tf.keras.layers.Dense(config.hidden_units, activation="relu", name=f"dense_{i}")
                    for i in range(config.shared_layers + config.branch_layers)]
     self.logits = tf.keras.layers.Dense(config.out_bins * config.out_bins, dtype="float32",

@@ -13,6 +13,7 @@ import tensorflow as tf
 from tfser.layers.annotator_heads import AnnotatorHeads
 from tfser.models.annotator_base import AnnotatorModelBase
 from tfser.models.annotator_config import AnnotatorModelConfig
+from tfser.models.cww_classifier import SeededDropout
 
 
 def _branch(config: AnnotatorModelConfig, name: str):
@@ -35,7 +36,7 @@ class MultiTaskAnnotatorModel(AnnotatorModelBase):
   def __init__(self, config: AnnotatorModelConfig, **kwargs):
     super().__init__(**kwargs)
     self.config = config
-    self.input_dropout = tf.keras.layers.Dropout(config.dropout, name="input_dropout")
+    self.input_dropout = SeededDropout(config.dropout, seed=config.seed, name="input_dropout")
     self.shared = [tf.keras.layers.Dense(config.hidden_units, activation="relu",
                                          name=f"shared_{i}") for i in range(config.shared_layers)]
     self.activation_branch = _branch(config, "activation")

@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from tfser.models.annotator_base import AnnotatorModelBase
 from tfser.models.annotator_config import AnnotatorModelConfig
+from tfser.models.cww_classifier import SeededDropout
 
 
 @tf.keras.utils.register_keras_serializable(package="tfser")
@@ -36,7 +37,7 @@ class OneHotAnnotatorModel(AnnotatorModelBase):
     self.config = config
     limit = math.sqrt(6.0 / (config.input_dim + config.num_annotators + config.hidden_units))
     init = lambda: tf.keras.initializers.RandomUniform(-limit, limit)  # noqa: E731  (fresh each)
-    self.input_dropout = tf.keras.layers.Dropout(config.dropout, name="input_dropout")
+    self.input_dropout = SeededDropout(config.dropout, seed=config.seed, name="input_dropout")
     self.first_features = tf.keras.layers.Dense(config.hidden_units, kernel_initializer=init(),
                                                 name="shared_0_features")
     self.first_one_hot = tf.keras.layers.Embedding(config.num_annotators, config.hidden_units,
