@@ -20,6 +20,7 @@ from scipy import stats
 import tfser  # noqa: F401
 import tensorflow as tf
 
+from tests import testing
 from tests.annotator_testdata import make_corpus
 from tfser import metrics
 from tfser import train_common
@@ -59,19 +60,6 @@ def _train(objective, epochs=4, seed=0):
   task.compile(optimizer=tf.keras.optimizers.legacy.SGD(1e-2, momentum=0.9))
   task.fit(corpus().dataset("train", 32, shuffle=True, seed=seed), epochs=epochs, verbose=0)
   return task
-
-
-class _Interrupt(tf.keras.callbacks.Callback):
-  """Raises after ``at`` train steps of this process (a job killed mid-epoch)."""
-
-  def __init__(self, at):
-    super().__init__()
-    self.at, self.seen = at, 0
-
-  def on_train_batch_end(self, batch, logs=None):
-    self.seen += 1
-    if self.seen == self.at:
-      raise KeyboardInterrupt(f"interrupted after {self.at} steps")
 
 
 class _HalveLearningRateAfterFirstEpoch(tf.keras.callbacks.Callback):
@@ -174,7 +162,8 @@ class TrainingTest(tf.test.TestCase):
     self.assertEqual(straight["history"]["lr"][1], straight["history"]["lr"][0] / 2)
 
     with self.assertRaises(KeyboardInterrupt):  # the 2nd epoch's 3rd step; saved after its 2nd
-      self._run(config(out_dir), _HalveLearningRateAfterFirstEpoch(), _Interrupt(batches + 3))
+      self._run(config(out_dir), _HalveLearningRateAfterFirstEpoch(),
+                testing.InterruptAfterSteps(batches + 3))
     self.assertFalse(os.path.exists(os.path.join(out_dir, "results.json")))
     self.assertEqual(self._saved_state(out_dir)[:2], (1, 2))
 
@@ -223,7 +212,7 @@ class TrainingTest(tf.test.TestCase):
     self.assertEqual((straight["early_stopped_epoch"], straight["epochs"]), (2, 3))
 
     with self.assertRaises(KeyboardInterrupt):  # the 3rd epoch's 1st step; saved at its start
-      self._run(config(out_dir), _Interrupt(2 * int(np.ceil(192 / 32)) + 1))
+      self._run(config(out_dir), testing.InterruptAfterSteps(2 * int(np.ceil(192 / 32)) + 1))
     epoch, step, state = self._saved_state(out_dir)
     self.assertEqual((epoch, step), (2, 0))
     self.assertEqual(state["early_stopping"]["wait"], 1)

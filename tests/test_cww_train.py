@@ -12,6 +12,7 @@ from absl.testing import parameterized
 import tfser  # noqa: F401
 import tensorflow as tf
 
+from tests import testing
 from tfser.experiments import cww_data
 from tfser.experiments import cww_train
 from tfser.experiments.cww import CwwConfig
@@ -35,19 +36,6 @@ def _config(out_dir, **kwargs):
               checkpoint_every_steps=1, eval_batch_size=64)
   base.update(kwargs)
   return CwwConfig(**base)
-
-
-class _Interrupt(tf.keras.callbacks.Callback):
-  """Raises after ``at`` train steps (simulates a job killed mid-epoch)."""
-
-  def __init__(self, at):
-    super().__init__()
-    self.at, self.seen = at, 0
-
-  def on_train_batch_end(self, batch, logs=None):
-    self.seen += 1
-    if self.seen == self.at:
-      raise KeyboardInterrupt(f"interrupted after {self.at} steps")
 
 
 class EndToEndTest(tf.test.TestCase, parameterized.TestCase):
@@ -101,9 +89,10 @@ class EndToEndTest(tf.test.TestCase, parameterized.TestCase):
                                source=_source())
     out = tempfile.mkdtemp(dir=self.get_temp_dir())
     steps = straight["steps_per_epoch"]
-    with self.assertRaises(KeyboardInterrupt):  # mid-epoch of the second epoch
+    # Killed mid-epoch of the second epoch; the last checkpoint is at its step 2 of 4.
+    with self.assertRaises(KeyboardInterrupt):
       cww_train.train(_config(out, **config), source=_source(),
-                      extra_callbacks=[_Interrupt(steps + 3)])  # saved at step 2 of 4
+                      extra_callbacks=[testing.InterruptAfterSteps(steps + 3)])
     latest = tf.train.latest_checkpoint(os.path.join(out, "checkpoints"))
     self.assertEqual(tf.train.load_variable(latest, "step_in_epoch/.ATTRIBUTES/VARIABLE_VALUE"), 2)
     resumed = cww_train.train(_config(out, **config), source=_source())
