@@ -1,6 +1,6 @@
 """Benchmark of the annotators task's train step: scaling with the number of annotators.
 
-    python -m bench.annotators [--steps=30] [--quick]
+    python -m bench.annotators [--steps=200] [--quick]
 
 Rows (every time is the median of --steps train steps after warm-up, batch 32, 1280-d input,
 7 ratings per utterance, the paper's MT model, SGD momentum 0.9; ratios against the first row,
@@ -50,7 +50,7 @@ def _batches(num_annotators, count=8, seed=0):
   return out
 
 
-def time_step(num_annotators, *, objective="task1", jit=False, legacy=True, steps=30,
+def time_step(num_annotators, *, objective="task1", jit=False, legacy=True, steps=200,
               id_range=None):
   """Median seconds per train step, and the head table's bytes (kernels + biases).
 
@@ -86,7 +86,7 @@ def _mib(n):
 
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  parser.add_argument("--steps", type=int, default=30)
+  parser.add_argument("--steps", type=int, default=200)
   parser.add_argument("--quick", action="store_true", help="fewer steps, for a smoke run")
   args = parser.parse_args(argv)
   steps = 5 if args.quick else args.steps
