@@ -127,19 +127,45 @@ def kde_rows(rows: int, ref_rows: int, grids):
       table.append([grid, name, f"{seconds:.2f}", f"{1e3 * seconds / rows:.3f}",
                     f"{ref_total / seconds:.1f}x", f"{dens:.1e}", f"{band:.1e}", agree])
       print(results.markdown_table(header, table[-1:]), flush=True)
-    transforms[grid] = transform_seconds(grid, rows, chunk) / rows
+    transforms[grid] = transform_seconds(points, grid, chunk) / rows
   return header, table, transforms
 
 
-def transform_seconds(grid: int, rows: int, chunk: int) -> float:
-  """Seconds for the forward and inverse 2-D DCTs alone of ``rows`` grids (graph mode)."""
-  fn = tf.function(lambda x: kde_lib.dct_lib.idct2_2d(kde_lib.dct_lib.dct2_2d(x)))
-  x = tf.random.uniform([chunk, grid, grid], dtype=tf.float64)
-  fn(x).numpy()
+def transform_seconds(points: np.ndarray, grid: int, chunk: int) -> float:
+  """Seconds for the forward and inverse 2-D DCTs alone of ``points``'s rows (graph mode), in
+  the form the library picks: the sparse products of the hard histogram's cells where
+  ``kde._sparse_transforms`` says so (grid 512, 200 points), else the dense transforms."""
+  config = kde_lib._Config(n=grid, lo=LIMITS[0], hi=LIMITS[1], histogram="hard", sigma=8.0,
+                           t_gradient="stop", form="kde_diffusion", solver="fast")
+  dct_lib = kde_lib.dct_lib
+  decay = tf.constant(np.exp(-np.pi ** 2 * np.arange(grid) ** 2 * 1e-5) * np.ones([chunk, 1]))
+  if kde_lib._sparse_transforms(config, points.shape[1]):
+    def transforms(x):
+      rows, cols, inside = kde_lib.hard_bins(x, bins=grid, limits=LIMITS)
+      weights = tf.cast(inside, x.dtype) / x.shape[1]
+      return (dct_lib.dct2_2d_sparse(rows, cols, weights, grid),
+              dct_lib.idct2_2d_sparse(rows, cols, weights, decay, decay))
+  else:
+    def transforms(x):
+      hist = kde_lib.hard_histogram_2d(x, bins=grid, limits=LIMITS) / x.shape[1]
+      return dct_lib.idct2_2d(dct_lib.dct2_2d(hist) * decay[:, :, None] * decay[:, None, :])
+  fn = tf.function(transforms)
+  tensor = tf.constant(points)
+  parts = [tensor[s:s + chunk] for s in range(0, len(points) - chunk + 1, chunk)]
+  tf.nest.map_structure(lambda t: t.numpy(), fn(parts[0]))
   start = time.perf_counter()
-  for _ in range(-(-rows // chunk)):
-    fn(x).numpy()
-  return time.perf_counter() - start
+  for part in parts:
+    tf.nest.map_structure(lambda t: t.numpy(), fn(part))
+  return (time.perf_counter() - start) * len(points) / (len(parts) * chunk)
+
+
+def transform_form(grid: int) -> str:
+  config = kde_lib._Config(n=grid, lo=LIMITS[0], hi=LIMITS[1], histogram="hard", sigma=8.0,
+                           t_gradient="stop", form="kde_diffusion", solver="fast")
+  if kde_lib._sparse_transforms(config, 200):
+    return ("the hard histogram's <= 200 cells make both [n, 200] x [200, n] products, "
+            "~2x faster than the FFT-based dense transforms in graph mode, about even under XLA")
+  return "dense transforms: 200 points fill too much of a small grid for the sparse form"
 
 
 def main():
@@ -161,13 +187,16 @@ def main():
       body += (
           f"\n\nGoal missed at grid {grid}: best {best:.1f}x, {50 / best:.1f}x short of 50x "
           f"(50x means {ref_ms / 50:.3f} ms per utterance; kde2d took {ref_ms:.2f} ms here). "
-          f"Why: the forward and inverse 2-D DCTs alone take {1e3 * transforms[grid]:.3f} ms per "
-          f"utterance in TensorFlow (graph mode, chunks as above), which caps the speed-up at "
-          f"{ref_ms / (1e3 * transforms[grid]):.0f}x even with a free root solve; the root solve "
-          "reads each row's whole a2 grid ~60 times (float32 brentq ~13 evaluations, then 3 "
-          "float64 ones, 4 tree levels each: memory-bound mat-vecs), and upsampled points clamped "
-          "onto the limits give a tiny t* (down to ~2e-7 at grid 512) where no frequency can be "
-          "skipped. Timings on this shared 2-core machine also swing up to 2x between runs.")
+          f"Why: the forward and inverse 2-D DCTs alone (with the histogram) take "
+          f"{1e3 * transforms[grid]:.3f} ms per utterance in TensorFlow (graph mode, chunks as "
+          f"above; {transform_form(grid)}), which caps the speed-up at "
+          f"{ref_ms / (1e3 * transforms[grid]):.0f}x even with a free root solve; the root solve, "
+          "now the larger part, reads each row's whole a2 grid ~70 times (float32 brentq ~15 "
+          "evaluations, then 4 float64 ones, 4 tree levels each: memory-bound products of a2 with "
+          "3-6 weight vectors, ~0.5 ms per float32 and ~1 ms per float64 evaluation of a row at "
+          "grid 512), and upsampled points clamped onto the limits give a tiny t* (down to ~2e-7 "
+          "at grid 512) where no frequency can be skipped. Timings on this shared 2-core machine "
+          "also swing up to 2x between runs.")
   print(body)
   if not args.no_write:
     results.write_section("kde", "KDE via diffusion (bench/kde.py)", body)

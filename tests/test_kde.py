@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from tests.kde_cases import KINDS
 from tests.kde_cases import make_points
+from tfser.ops import dct as dct_lib
 from tfser.ops import kde as kde_lib
 from tfser.ops.kde import bin_distribution
 from tfser.ops.kde import diffusion_kde_2d
@@ -334,6 +335,85 @@ class DtypeAndXlaTest(tf.test.TestCase, parameterized.TestCase):
     self.assertTrue(np.isfinite(density.numpy()).all())
     ref, _ = diffusion_kde_2d(tf.cast(points, tf.float64), tf.constant(mask), histogram="soft")
     self.assertAllClose(tf.cast(density, tf.float64), ref, atol=2e-2 * ref.numpy().max(), rtol=0)
+
+
+class SparseTransformTest(tf.test.TestCase, parameterized.TestCase):
+  """The hard histogram's sparse transforms (m <= n / 2 points at grids above 128) equal the dense path."""
+
+  @parameterized.product(n=(512, 384, 2), jit=(False, True))
+  def test_sparse_transforms_equal_dense(self, n, jit):
+    rng = np.random.default_rng(n)
+    m = 60
+    rows = rng.integers(0, n, size=(3, m)).astype(np.int32)
+    cols = rng.integers(0, n, size=(3, m)).astype(np.int32)
+    rows[:, :4], cols[:, :4] = [0, n - 1, 0, n - 1], [0, n - 1, n - 1, 0]  # corners
+    rows[0, 10:30], cols[0, 10:30] = rows[0, 30:50], cols[0, 30:50]  # repeated cells
+    weights = rng.uniform(0.1, 1.0, size=(3, m))
+    weights[1, ::3] = 0.0  # slots without mass
+    weights[2] = 0.0  # an all-zero grid
+    weights[2, 5] = 1.0 / m
+    decay = np.exp(-np.pi ** 2 * np.arange(n) ** 2 * rng.uniform(1e-7, 1e-3, size=(2, 3, 1)))
+    hist = np.zeros((3, n, n))
+    for b in range(3):
+      np.add.at(hist[b], (rows[b], cols[b]), weights[b])
+    dense_forward = dct_lib.dct2_2d(tf.constant(hist)).numpy()
+    dense_inverse = dct_lib.idct2_2d(
+        dense_forward * decay[0][:, :, None] * decay[1][:, None, :]).numpy()
+
+    def sparse(r, c, w, d0, d1):
+      return (dct_lib.dct2_2d_sparse(r, c, w, n), dct_lib.idct2_2d_sparse(r, c, w, d0, d1))
+
+    fn = tf.function(sparse, jit_compile=True) if jit else sparse
+    forward, inverse = fn(tf.constant(rows), tf.constant(cols), tf.constant(weights),
+                          tf.constant(decay[0]), tf.constant(decay[1]))
+    for b in range(3):
+      self.assertAllClose(forward[b], dense_forward[b], rtol=0,
+                          atol=1e-12 * np.abs(dense_forward[b]).max())
+      self.assertAllClose(inverse[b], dense_inverse[b], rtol=0,
+                          atol=1e-12 * np.abs(dense_inverse[b]).max())
+
+  def test_path_choice(self):
+    config = kde_lib._Config(n=512, lo=-1.0, hi=1.0, histogram="hard", sigma=8.0,
+                             t_gradient="stop", form="kde_diffusion", solver="fast")
+    self.assertTrue(kde_lib._sparse_transforms(config, 200))
+    self.assertTrue(kde_lib._sparse_transforms(config, 256))
+    self.assertFalse(kde_lib._sparse_transforms(config, 257))
+    self.assertFalse(kde_lib._sparse_transforms(config, None))
+    self.assertFalse(kde_lib._sparse_transforms(config, 0))
+    self.assertFalse(kde_lib._sparse_transforms(config._replace(histogram="soft"), 200))
+    self.assertFalse(kde_lib._sparse_transforms(config._replace(n=128), 20))
+
+  @parameterized.parameters((512, False), (512, True), (256, False))
+  def test_sparse_path_equals_dense_path_and_reference(self, grid_size, jit):
+    m = grid_size // 2  # the most points per row that take the sparse path
+    rows = [make_points("two", 2, 1), make_points("duplicates", 40, 2),
+            make_points("identical", 7, 3), make_points("on_limits", m, 4),
+            make_points("likert", 9, 5), make_points("cluster", m, 6),
+            make_points("outside", 60, 7), np.zeros((0, 2))]  # the last row has no points
+    points, mask = padded_batch(rows, shape=(8, m))
+    # The same rows with more (masked) slots than grid_size / 2 take the dense transforms.
+    padded, padded_mask = padded_batch(rows, shape=(8, m + 1))
+    fn = lambda p, k: diffusion_kde_2d_with_info(p, k, grid_size=grid_size)  # noqa: E731
+    if jit:
+      fn = tf.function(fn, jit_compile=True)
+    sparse = fn(tf.constant(points), tf.constant(mask))
+    dense = fn(tf.constant(padded), tf.constant(padded_mask))
+    self.assertAllEqual(sparse.converged, dense.converged)
+    self.assertFalse(sparse.converged[7])
+    for b in range(8):
+      scale = np.abs(dense.density[b].numpy()).max()
+      self.assertAllClose(sparse.density[b], dense.density[b], rtol=0, atol=1e-12 * scale)
+    self.assertAllClose(sparse.bandwidth, dense.bandwidth, rtol=1e-12, atol=0)
+    # (Row 7's t* is the fallback's for a stand-in point; its outputs are replaced.)
+    self.assertAllClose(sparse.t_star[:7], dense.t_star[:7], rtol=1e-12, atol=0)
+    for b, row in enumerate(rows[:7]):
+      ref = reference(row, grid_size)
+      if ref is None:
+        self.assertFalse(sparse.converged[b])
+        continue
+      self.assertLessEqual(np.abs(sparse.density[b].numpy() - ref[0]).max(),
+                           1e-6 * np.abs(ref[0]).max(), msg=f"row {b}")
+      self.assertAllClose(sparse.bandwidth[b], ref[1], rtol=1e-6, atol=0)
 
 
 def _directional_check(test, fn, points, directions=3, step=1e-5, rtol=2e-4):

@@ -57,17 +57,37 @@ def hard_histogram_2d(points: tf.Tensor, mask: Optional[tf.Tensor] = None, *, bi
     ``[batch, bins, bins]`` counts in ``points.dtype``.
   """
   points = tf.convert_to_tensor(points)
-  valid = valid_mask(points, mask)
-  ix = bin_index(points[..., 0], bins, limits)
-  iy = bin_index(points[..., 1], bins, limits)
-  inside = valid & (ix >= 0) & (ix < bins) & (iy >= 0) & (iy < bins)
+  ix, iy, inside = hard_bins(points, mask, bins=bins, limits=limits)
   batch = tf.shape(points)[0]
   rows = tf.broadcast_to(tf.range(batch)[:, None], tf.shape(ix))
-  flat = (rows * bins + tf.clip_by_value(ix, 0, bins - 1)) * bins + tf.clip_by_value(iy, 0, bins - 1)
+  flat = (rows * bins + ix) * bins + iy
   counts = tf.math.unsorted_segment_sum(
       tf.reshape(tf.cast(inside, points.dtype), [-1]), tf.reshape(flat, [-1]),
       batch * bins * bins)
   return tf.reshape(counts, [batch, bins, bins])
+
+
+def hard_bins(points: tf.Tensor, mask: Optional[tf.Tensor] = None, *, bins: int = 64,
+              limits: Sequence[float] = (-1.0, 1.0)):
+  """Each point's cell in :func:`hard_histogram_2d` (which is built from these).
+
+  Args:
+    points: ``[batch, n, 2]`` float, (activation, valence).
+    mask: ``[batch, n]`` bool, True for real points; None means all.
+    bins: bins per axis.
+    limits: ``(lo, hi)`` for both axes.
+
+  Returns:
+    ``(ix, iy, inside)``: ``[batch, n]`` int32 activation and valence bins, clipped to
+    ``[0, bins)``, and ``[batch, n]`` bool, True where the point is valid and inside the limits
+    (the points numpy.histogram2d counts, in cell ``(ix, iy)``).
+  """
+  points = tf.convert_to_tensor(points)
+  valid = valid_mask(points, mask)
+  ix = bin_index(points[..., 0], bins, limits)
+  iy = bin_index(points[..., 1], bins, limits)
+  inside = valid & (ix >= 0) & (ix < bins) & (iy >= 0) & (iy < bins)
+  return tf.clip_by_value(ix, 0, bins - 1), tf.clip_by_value(iy, 0, bins - 1), inside
 
 
 def soft_bin_membership(values: tf.Tensor, *, bins: int, sigma: float,
