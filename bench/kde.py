@@ -88,10 +88,16 @@ def run_tfser(points: np.ndarray, grid: int, jit: bool, chunk: int, solver: str 
   tensor = tf.constant(points)
   order = kde_lib._spikiness_order(tensor, tf.ones(points.shape[:2], tf.bool), *LIMITS).numpy()
   padded = np.concatenate([order, np.repeat(order[-1:], -len(order) % chunk)])
-  parts = [fn(tf.gather(tensor, padded[s:s + chunk])) for s in range(0, len(padded), chunk)]
-  inverse = np.argsort(order)
-  result = [np.concatenate([getattr(p, f).numpy() for p in parts])[:len(order)][inverse]
-            for f in ("density", "bandwidth", "converged")]
+  # Each chunk's rows go straight to their places in the output (concatenating the chunks and
+  # then permuting copied the 1,000 x 512 x 512 densities twice: ~12 ms per utterance, measured,
+  # more than the compiled KDE itself).
+  result = [np.empty((len(order), grid, grid)), np.empty((len(order), 2)),
+            np.empty(len(order), bool)]
+  for s in range(0, len(padded), chunk):
+    out = fn(tf.gather(tensor, padded[s:s + chunk]))
+    rows = order[s:s + chunk]  # the padding repeats order[-1]: cut it off
+    for array, value in zip(result, (out.density, out.bandwidth, out.converged)):
+      array[rows] = value.numpy()[:len(rows)]
   return result, time.perf_counter() - start, first
 
 
