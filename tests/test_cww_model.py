@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from tfser import callbacks as cww_callbacks
 from tfser import corpus_weights
+from tfser.layers.seeded_dropout import SeededDropout
 from tfser.models import cww_classifier
 
 DIM = 12
@@ -71,12 +72,12 @@ class LayersTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_layer_configs_round_trip(self):
     for layer in (cww_classifier.FeatureNormalization(DIM, min_std=1e-3),
-                  cww_classifier.SeededDropout(0.3, seed=5)):
+                  SeededDropout(0.3, seed=5)):
       clone = type(layer).from_config(layer.get_config())
       self.assertEqual(clone.get_config(), layer.get_config())
 
   def test_seeded_dropout_state_is_checkpointed(self):
-    layer = cww_classifier.SeededDropout(0.5, seed=3)
+    layer = SeededDropout(0.5, seed=3)
     x = tf.ones([4, 64])
     self.assertAllEqual(layer(x, training=False), x)
     first = layer(x, training=True)

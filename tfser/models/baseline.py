@@ -10,9 +10,9 @@ predicted distribution (flattened with activation on the first axis, like the gr
 import tfser  # noqa: F401  (Keras flavour before TensorFlow)
 import tensorflow as tf
 
+from tfser.layers.seeded_dropout import SeededDropout
 from tfser.models.annotator_base import AnnotatorModelBase
 from tfser.models.annotator_config import AnnotatorModelConfig
-from tfser.models.cww_classifier import SeededDropout
 
 
 @tf.keras.utils.register_keras_serializable(package="tfser")

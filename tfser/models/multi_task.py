@@ -10,10 +10,10 @@ rating scale (the paper's heads are linear).
 import tfser  # noqa: F401  (Keras flavour before TensorFlow)
 import tensorflow as tf
 
+from tfser.layers.seeded_dropout import SeededDropout
 from tfser.layers.annotator_heads import AnnotatorHeads
 from tfser.models.annotator_base import AnnotatorModelBase
 from tfser.models.annotator_config import AnnotatorModelConfig
-from tfser.models.cww_classifier import SeededDropout
 
 
 def _branch(config: AnnotatorModelConfig, name: str):
