@@ -161,8 +161,13 @@ class BestCheckpoint(tf.keras.callbacks.Callback):
     self.best_logs = dict(state.get("best_logs", {}))
 
 
-class _PendingState:
-  """Mixin: state set before fit is applied after the Keras callback resets itself."""
+class PendingState:
+  """Callback mixin: state set before fit is applied at once and again after the callback's
+  ``on_train_begin`` resets itself (as Keras's callbacks do), so a resumed run continues from it.
+
+  ``_STATE_KEYS`` names the attributes saved; non-finite numbers travel as None (JSON) and are
+  then left at their initial value.
+  """
   _STATE_KEYS: Tuple[str, ...] = ()
   _pending = None
 
@@ -171,14 +176,17 @@ class _PendingState:
 
   def set_state(self, state):
     self._pending = dict(state)
+    self._apply_pending()  # readable before fit (e.g. whether the run had stopped)
 
   def on_train_begin(self, logs=None):
     super().on_train_begin(logs)  # resets wait/best
-    if self._pending:
-      for k, v in self._pending.items():
-        if v is not None:  # None: a non-finite initial value, which the reset just set again
-          setattr(self, k, v)
-      self._pending = None
+    self._apply_pending()
+    self._pending = None
+
+  def _apply_pending(self):
+    for k, v in (self._pending or {}).items():
+      if v is not None:  # None: a non-finite initial value, which the reset just set again
+        setattr(self, k, v)
 
 
 def _jsonable_number(v):
@@ -194,14 +202,29 @@ def _jsonable_number(v):
   return v
 
 
-class ResumableEarlyStopping(_PendingState, tf.keras.callbacks.EarlyStopping):
+class ResumableEarlyStopping(PendingState, tf.keras.callbacks.EarlyStopping):
   """Keras EarlyStopping whose counters survive a restart (via ResumableCheckpoint)."""
   _STATE_KEYS = ("wait", "best", "stopped_epoch", "best_epoch")
 
 
-class ResumableReduceLROnPlateau(_PendingState, tf.keras.callbacks.ReduceLROnPlateau):
+class ResumableReduceLROnPlateau(PendingState, tf.keras.callbacks.ReduceLROnPlateau):
   """Keras ReduceLROnPlateau whose counters survive a restart (the rate is in the optimizer)."""
   _STATE_KEYS = ("wait", "best", "cooldown_counter")
+
+
+class ResumesMidEpoch:
+  """Keras Model mixin: fit() starts its first epoch at step ``resume_step_in_epoch``.
+
+  A trainer resuming from a :class:`ResumableCheckpoint` sets it to the restored step (and the
+  input stream skipped to match) before fit, and back to 0 after.
+  """
+  resume_step_in_epoch = 0
+
+  def _maybe_load_initial_counters_from_ckpt(self, steps_per_epoch, initial_epoch):
+    # tf-keras 2.17's fit() asks this hook (BackupAndRestore's) for the (epoch, step) to start
+    # at; tfser's ResumableCheckpoint restores the step itself, so the epoch starts there.
+    del steps_per_epoch
+    return initial_epoch, int(self.resume_step_in_epoch)
 
 
 class ResumableCheckpoint(tf.keras.callbacks.Callback):

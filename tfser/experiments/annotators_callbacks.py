@@ -6,8 +6,10 @@ import numpy as np
 import tfser  # noqa: F401  (Keras flavour before TensorFlow)
 import tensorflow as tf
 
+from tfser import callbacks as tfser_callbacks
 
-class EarlyStoppingAfterMinimum(tf.keras.callbacks.Callback):
+
+class EarlyStoppingAfterMinimum(tfser_callbacks.PendingState, tf.keras.callbacks.Callback):
   """Early stopping with patience, never before ``min_epochs`` (the paper: 10 and 30).
 
   Tracks the best ``monitor`` value (lower is better) from the first epoch; stops when it has
@@ -15,8 +17,8 @@ class EarlyStoppingAfterMinimum(tf.keras.callbacks.Callback):
   the best weights (``restore_best_weights``). Keras's ``EarlyStopping(start_from_epoch=...)``
   ignores the epochs before the start, so the best model could not come from them.
 
-  Resumable (``tfser.callbacks.ResumableCheckpoint``): ``get_state``/``set_state`` carry the
-  counters, and after ``track_best_weights(model)`` the best weights live in variables whose
+  Resumable (``tfser.callbacks.ResumableCheckpoint``): ``get_state``/``set_state`` (PendingState)
+  carry the counters, and after ``track_best_weights(model)`` the best weights live in variables whose
   module the checkpoint saves with them, so a resumed run stops and restores as an uninterrupted
   one (otherwise they are arrays in memory).
   """
@@ -35,7 +37,6 @@ class EarlyStoppingAfterMinimum(tf.keras.callbacks.Callback):
     self.wait = 0
     self.stopped_epoch = -1
     self._best_variables = None
-    self._restored = False
 
   def track_best_weights(self, model: tf.keras.Model) -> tf.Module:
     """Keeps the best weights in variables shaped like ``model``'s; returns their module."""
@@ -44,23 +45,13 @@ class EarlyStoppingAfterMinimum(tf.keras.callbacks.Callback):
     self._best_variables = module
     return module
 
-  def get_state(self):
-    return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait,
-            "stopped_epoch": self.stopped_epoch}
-
-  def set_state(self, state):
-    best = state.get("best")
-    self.best = np.inf if best is None else float(best)  # None: inf, which JSON lacks
-    self.best_epoch = int(state["best_epoch"])
-    self.wait = int(state["wait"])
-    self.stopped_epoch = int(state["stopped_epoch"])
-    self._restored = True
+  _STATE_KEYS = ("best", "best_epoch", "wait", "stopped_epoch")
 
   def on_train_begin(self, logs=None):
-    if self._restored:  # continue from the checkpoint's counters (and best weights)
-      self._restored = False
-      return
+    # A fresh start; PendingState then puts back a resumed run's counters (the best weights
+    # are restored with the checkpoint's variables).
     self.best, self.best_epoch, self.best_weights, self.wait = np.inf, -1, None, 0
+    super().on_train_begin(logs)
 
   def on_epoch_end(self, epoch, logs=None):
     current = (logs or {}).get(self.monitor)

@@ -36,6 +36,7 @@ from typing import Callable, Dict, Optional, Sequence
 import tfser  # noqa: F401  (Keras flavour before TensorFlow)
 import tensorflow as tf
 
+from tfser import callbacks as tfser_callbacks
 from tfser import metrics as metrics_lib
 from tfser.layers.diffkde import DiffKDE
 from tfser.losses.ccc import annotator_ccc_loss
@@ -89,7 +90,7 @@ class _Task1Loss(tf.keras.metrics.Metric):
     self.valence.reset_state()
 
 
-class AnnotatorTaskModel(tf.keras.Model):
+class AnnotatorTaskModel(tfser_callbacks.ResumesMidEpoch, tf.keras.Model):
   """A network plus the paper's objective; train with ``compile(optimizer)`` and ``fit``.
 
   Args:
@@ -125,7 +126,6 @@ class AnnotatorTaskModel(tf.keras.Model):
       if not layer.built:
         layer.build(tf.TensorShape([None, None, 2]))
     self.jit = jit
-    self.resume_step_in_epoch = 0  # set by the trainer when resuming mid-epoch
     self._loss_fns: Dict[str, Callable] = {
         "baseline": self._baseline_loss, "task1": self._task1_loss, "task2": self._task2_loss}
     self._gradient_fns: Dict[str, Callable] = {}
@@ -215,12 +215,6 @@ class AnnotatorTaskModel(tf.keras.Model):
       total += loss
     self._train_total.update_state(total)
     return {m.name: m.result() for m in [self._train_total, *self._train_metrics.values()]}
-
-  def _maybe_load_initial_counters_from_ckpt(self, steps_per_epoch, initial_epoch):
-    # tf-keras 2.17's fit() asks this hook (BackupAndRestore's) for the (epoch, step) to start
-    # at; tfser's ResumableCheckpoint restores the step itself, so the epoch starts there.
-    del steps_per_epoch
-    return initial_epoch, int(self.resume_step_in_epoch)
 
   # -- validation --------------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ import numpy as np
 import tfser  # noqa: F401  (Keras flavour before TensorFlow)
 import tensorflow as tf
 
+from tfser import callbacks as tfser_callbacks
 from tfser.layers.seeded_dropout import SeededDropout
 from tfser.losses import cww as cww_losses
 
@@ -96,7 +97,7 @@ def build_classifier(input_dim: int = 1582, *, hidden_units: Sequence[int] = (10
   return tf.keras.Model(features, outputs, name=name)
 
 
-class CwwModel(tf.keras.Model):
+class CwwModel(tfser_callbacks.ResumesMidEpoch, tf.keras.Model):
   """Algorithm 1's training model around F (``network``, from :func:`build_classifier`).
 
   Data: dicts ``{"labelled": {corpus: {"features" [M, F], "label" [M], "votes" [M, C]}},
@@ -138,7 +139,6 @@ class CwwModel(tf.keras.Model):
                                       name="corpus_weights")
     self.loss_tracker = tf.keras.metrics.Mean(name="loss")
     self.term_trackers = [tf.keras.metrics.Mean(name=f"ce_{c}") for c in self.corpora]
-    self.resume_step_in_epoch = 0  # set by the trainer when resuming mid-epoch
 
   @property
   def uses_unlabelled(self) -> bool:
@@ -203,12 +203,6 @@ class CwwModel(tf.keras.Model):
     for tracker, term in zip(self.term_trackers, terms):
       tracker.update_state(term * replicas)
     return {m.name: m.result() for m in self.metrics}
-
-  def _maybe_load_initial_counters_from_ckpt(self, steps_per_epoch, initial_epoch):
-    # tf-keras 2.17's fit() asks this hook (BackupAndRestore's) for the (epoch, step) to start
-    # at; tfser's ResumableCheckpoint restores the step itself, so the epoch starts there.
-    del steps_per_epoch
-    return initial_epoch, int(self.resume_step_in_epoch)
 
   def test_step(self, data):
     loss, terms = self.compute_loss_terms(data, training=False)
