@@ -3,8 +3,9 @@
 ``dct2_2d`` is ``scipy.fft.dctn(x, axes=(-2, -1))`` (type 2, no normalisation) and ``idct2_2d`` is
 ``scipy.fft.idctn(x, axes=(-2, -1))`` (its inverse: type 3 divided by ``2 n`` per axis;
 tf.signal.idct scales differently). Small grids use a dense cosine matrix (two batched matmuls
-beat the FFT there); large ones use tf.signal.dct, which is FFT-based. ``dct2_2d_sparse`` / ``idct2_2d_sparse`` transform a
-grid given as m weighted cells (a hard histogram) with [n, m] x [m, n] products instead.
+beat the FFT there); large ones use tf.signal.dct, which is FFT-based. ``dct2_2d_sparse`` /
+``idct2_2d_sparse`` transform a grid given as m weighted cells (a hard histogram) with
+[n, m] x [m, n] products instead.
 """
 
 import numpy as np

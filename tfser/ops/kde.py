@@ -585,6 +585,7 @@ def _kde(points: tf.Tensor, valid: tf.Tensor, config: _Config) -> KDEResult:
   # Rows without points get a stand-in (one point in the centre bin) so every intermediate stays
   # finite (also their gradients); their outputs are replaced at the end.
   empty = tf.math.equal(n_points, 0.0)
+  n_points = tf.where(empty, tf.ones_like(n_points), n_points)
   sparse = _sparse_transforms(config, points.shape[1])
   if sparse:
     # The histogram as its points' cells and weights 1 / N (the stand-in in an empty row's first
@@ -594,7 +595,6 @@ def _kde(points: tf.Tensor, valid: tf.Tensor, config: _Config) -> KDEResult:
     stand_in = empty[:, None] & first
     rows = tf.where(stand_in, n // 2, rows)
     cols = tf.where(stand_in, n // 2, cols)
-    n_points = tf.where(empty, tf.ones_like(n_points), n_points)
     weights = tf.where(stand_in | inside, 1.0 / n_points[:, None],
                        tf.zeros_like(n_points[:, None]))
     transformed = dct_lib.dct2_2d_sparse(rows, cols, weights, n)
@@ -606,7 +606,6 @@ def _kde(points: tf.Tensor, valid: tf.Tensor, config: _Config) -> KDEResult:
     stand_in = tf.one_hot((n // 2) * n + n // 2, n * n, dtype=dtype)
     stand_in = tf.reshape(stand_in, [n, n])
     hist = tf.where(empty[:, None, None], stand_in, hist)
-    n_points = tf.where(empty, tf.ones_like(n_points), n_points)
     transformed = dct_lib.dct2_2d(hist / n_points[:, None, None])
   halve = np.ones(n)
   halve[0] = 0.5
