@@ -26,9 +26,14 @@ class CorpusError(ValueError):
 
 @dataclasses.dataclass
 class DropLog:
-  """Counts and ids of everything left out, by reason (the manifest's ``dropped``)."""
+  """Counts and ids of everything left out, by reason (the manifest's ``dropped``).
+
+  layout: what the reader detected about the copy it read (release, label and audio folders),
+  e.g. ``{"release": "1.6", "labels": "label/labels_concensus.csv"}``; the manifest's ``layout``.
+  """
   ids: Dict[str, List[str]] = dataclasses.field(
       default_factory=lambda: collections.defaultdict(list))
+  layout: Dict[str, str] = dataclasses.field(default_factory=dict)
 
   def add(self, reason: str, item_id: str) -> None:
     self.ids[reason].append(str(item_id))

@@ -347,6 +347,7 @@ def prepare_corpus(utterances: Iterable[schema.Utterance],
   for reason, ids in (dropped.ids.items() if dropped is not None else ()):
     for item in ids:
       reader_drops.add(reason, item)
+  reader_drops.layout = dict(dropped.layout) if dropped is not None else {}
   if not kept:
     raise CorpusError(f"corpus {corpus} is empty: the reader yielded {n_read} utterance(s), "
                       f"{n_read} dropped as bad" if n_read else
@@ -599,6 +600,7 @@ def _manifest(shards, sidecars, *, corpus, demo, seed, fingerprint, shard_size, 
       "cww_split_counts": dict(sorted(collections.Counter(u.cww_split for u in written).items())),
       "cww_class_counts": {k: cww_classes[k] for k in sorted(cww_classes)},
       "dropped": drops.as_manifest(),
+      "layout": dict(sorted(reader_drops.layout.items())),  # the copy the reader detected
       "merged_duplicate_raters": {"count": len(merged_ids), "ids": sorted(merged_ids)},
       "features": features,
       "ground_truth": (dict(gt_config.as_manifest(), utterances=int(n_gt))

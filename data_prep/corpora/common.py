@@ -76,9 +76,14 @@ def first_existing(root: str, candidates: Sequence[str], what: str) -> str:
   raise errors.CorpusError(f"missing {what} (looked for {', '.join(candidates)})", path=root)
 
 
-def require_nonempty(count: int, path: str) -> None:
+def require_nonempty(count: int, path: str, dropped: Optional[errors.DropLog] = None) -> None:
+  """CorpusError when nothing was read; the message says how many were dropped and why."""
   if count == 0:
-    raise errors.CorpusError("empty corpus: no utterances read", path=path)
+    drops = dropped.as_manifest() if dropped is not None else {}
+    why = "; ".join(f"{d['count']} {reason}" for reason, d in drops.items())
+    total = sum(d["count"] for d in drops.values())
+    detail = f"; {total} dropped: {why}" if total else ""
+    raise errors.CorpusError(f"empty corpus: no utterances read{detail}", path=path)
 
 
 def parse_number(text: str) -> float:

@@ -1,10 +1,20 @@
-"""MSP-Improv reader (Busso et al., 2017), from the layout the corpus is distributed in.
+"""MSP-Improv reader (Busso et al., 2017), from the layouts the corpus is distributed in.
 
-Layout under ``root``::
+Layouts read under ``root`` (the release directory)::
 
   Evaluation.txt            (the release spells it Evalution.txt; both are accepted)
-  Audio/session1/S01A/S/MSP-IMPROV-S01A-F01-S-FM01.wav
+  Audio/session1/S01A/S/MSP-IMPROV-S01A-F01-S-FM01.wav      (1) audio under Audio/
+  session1/S01A/S/MSP-IMPROV-S01A-F01-S-FM01.wav            (2) the original archive unpacked
   Text/MSP-IMPROV-S01A-F01-S-FM01.txt        (optional transcripts; read when present)
+
+(1) is the layout the annotators paper's authors read: jtavernor/SER-Datasets
+``src/SERDatasets/improv.py`` (and ``msp_improv.py``) glob ``Audio/**/**/**/*.wav`` and read
+``Evaluation.txt`` and ``Text/<utt>.txt``. (2) is "the file structure from the original
+compressed file" that Strong-AI-Lab/emotion ``datasets/MSP-IMPROV/process.py`` reads
+(``Evaluation.txt``, ``session1/S01A/P/*.wav`` and ``*.avi``, globbed as
+``session?/*/*/*.wav``). ``Audio/`` is used when it exists, else ``session<n>/`` folders
+directly under ``root``; the layout found is recorded in the manifest's ``layout``. Without
+either (labels only) the audio paths point under ``Audio/``.
 
 ``Evaluation.txt`` holds blocks separated by blank lines: one utterance header line and one line
 per rater::
@@ -47,6 +57,7 @@ TEST_SPEAKERS = ("F04", "M05")
 CWW_VALIDATION_SESSION = 6
 
 LABEL_FILES = ("Evaluation.txt", "Evalution.txt")
+AUDIO_DIR = "Audio"
 _NAME = re.compile(r"^(?:MSP|UTD)-IMPROV-(?P<sentence>S\d\d[A-Z])-(?P<speaker>(?P<gender>[FM])"
                    r"(?P<session>\d\d))-(?P<scenario>[A-Z])-(?P<turn>[A-Z0-9]+)$")
 
@@ -73,22 +84,36 @@ def read(root: str, *, skip_bad: bool = False, dropped: Optional[errors.DropLog]
   """Yields MSP-Improv utterances with every rater's rating, in file order.
 
   Args:
-    root: the corpus directory (holding Evaluation.txt / Evalution.txt and Audio/).
+    root: the corpus directory (holding Evaluation.txt / Evalution.txt, and Audio/ or
+      session1..session6/).
     skip_bad: log and count bad utterances under ``dropped`` instead of raising CorpusError.
-    dropped: the DropLog that receives skips.
+    dropped: the DropLog that receives skips and the detected ``layout``.
     cww_validation_session: the session (1-6) the CWW split validates on; others train.
   """
   problems = common.Problems(skip_bad, dropped)
   path = common.first_existing(root, LABEL_FILES, "MSP-Improv evaluation file")
+  audio_root, audio_layout = audio_dir(root)
+  problems.dropped.layout.update({"labels": os.path.basename(path), "audio": audio_layout})
   count = 0
-  for block in _blocks(root, path, problems, cww_validation_session):
+  for block in _blocks(root, audio_root, path, problems, cww_validation_session):
     common.apply_ratings(block.utt, block.ratings)
     count += 1
     yield block.utt
-  common.require_nonempty(count, path)
+  common.require_nonempty(count, path, problems.dropped)
 
 
-def _blocks(root, path, problems, cww_validation_session) -> Iterator[_Block]:
+def audio_dir(root: str):
+  """``(the folder holding session1..session6, layout name)``: ``root/Audio`` when it exists,
+  else ``root`` itself when it holds ``session<n>/`` folders (the original archive), else
+  ``root/Audio`` (no audio in this copy)."""
+  if os.path.isdir(os.path.join(root, AUDIO_DIR)):
+    return os.path.join(root, AUDIO_DIR), AUDIO_DIR + "/session*/"
+  if any(os.path.isdir(os.path.join(root, f"session{n}")) for n in range(1, 7)):
+    return root, "session*/ (original archive)"
+  return os.path.join(root, AUDIO_DIR), "none found (labels only)"
+
+
+def _blocks(root, audio_root, path, problems, cww_validation_session) -> Iterator[_Block]:
   block: Optional[_Block] = None
   seen = set()
   with open(path, encoding="utf-8-sig", errors="replace") as f:
@@ -101,7 +126,7 @@ def _blocks(root, path, problems, cww_validation_session) -> Iterator[_Block]:
           yield block
         block = _Block(None, number)
         try:
-          block.utt = _header(root, line, cww_validation_session)
+          block.utt = _header(root, audio_root, line, cww_validation_session)
         except ValueError as e:
           block.bad = True
           problems.bad(str(e), path, number)
@@ -128,7 +153,8 @@ def _blocks(root, path, problems, cww_validation_session) -> Iterator[_Block]:
     yield block
 
 
-def _header(root: str, line: str, cww_validation_session: int) -> schema.Utterance:
+def _header(root: str, audio_root: str, line: str,
+            cww_validation_session: int) -> schema.Utterance:
   head, dims = common.split_dims(line)
   if len(head) != 2 or not head[0].endswith(".avi"):
     raise ValueError(
@@ -146,7 +172,7 @@ def _header(root: str, line: str, cww_validation_session: int) -> schema.Utteran
       split=annotators_split(speaker),
       cww_split="validation" if session == cww_validation_session else "train",
       audio_path=os.path.abspath(os.path.join(
-          root, "Audio", f"session{session}", match.group("sentence"), match.group("scenario"),
+          audio_root, f"session{session}", match.group("sentence"), match.group("scenario"),
           utt_id + ".wav")),
       transcript=_transcript(root, utt_id),
       label=common.label_of(category), raw_label=head[1], label_source="majority",

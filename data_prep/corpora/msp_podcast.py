@@ -1,30 +1,51 @@
-"""MSP-Podcast reader (Lotfian and Busso, 2019), from the layout the corpus is distributed in.
+"""MSP-Podcast reader (Lotfian and Busso, 2019), from the layouts its releases are distributed in.
 
-Layout under ``root``::
+Releases and layouts read (``root`` is the release directory)::
 
-  Labels/labels_consensus.csv     (labels_concensus.csv in release 1.8 and earlier)
-  Labels/labels_detailed.csv
-  Audios/MSP-PODCAST_0001_0008.wav   (Audio/ in older releases; the first that exists is used)
+  <labels>/labels_consensus.csv   (labels_concensus.csv up to release 1.9; 1.10 fixed the spelling)
+  <labels>/labels_detailed.csv
+  Audios/MSP-PODCAST_0001_0008.wav   (Audio/ in some copies; the first that exists is used)
   Transcripts/MSP-PODCAST_0001_0008.txt   (releases 1.9+; read when present)
 
-``labels_consensus.csv``: header ``FileName,EmoClass,EmoAct,EmoVal,EmoDom,SpkrID,Gender,Split_Set``,
-one row per utterance (``MSP-PODCAST_0001_0008.wav,N,2.2,4.0,2.6,127,Female,Test1``).
+``<labels>`` is ``label/`` in release 1.6, ``Labels/`` in 1.7, 1.8, 1.10 and later, and
+``labels/`` in 1.9, and the consensus file is spelled ``labels_concensus.csv`` in 1.6-1.9: the
+annotators paper's authors' journal loader, chailab-umich/ModelingIndividualAnnotators
+``src/MIA/data/podcast.py`` ("label directory is named for 1.6=label, 1.7=Labels, 1.8=Labels,
+1.9=labels, 1.10=Labels"; "1.10 corrected the spelling of consensus from concensus"); their
+conference loader, jtavernor/SER-Datasets ``src/SERDatasets/msp_podcast.py``, reads
+``Labels/labels_concensus.csv`` as release 1.8 and ``labels_consensus.csv`` as 1.11. Copies
+with ``label/labels_concensus.csv`` (1.6) are also what Hex4C59/SE_IMR_MTL_KD reads. Each of
+the three folder names and both spellings is looked for (exact names, in that order); the one
+found is recorded, with the release it implies, in the manifest's ``layout``.
 
-``labels_detailed.csv``: header ``FileName,EmoDetail``, one row per rating; EmoDetail is the rater
-entry ``"WORKER00000001; Neutral; Neutral; A:3.0; V:4.0; D:2.0;"`` (quoted because the secondary
-emotions may contain commas; some entries omit the secondary field). This is the layout of
-release 1.8 (the paper's) and later releases, as the annotators paper's authors parse it. A
-columnar variant (FileName, Workers, EmoClass_Major, EmoClass_Second, EmoAct, EmoVal, EmoDom, as
-in release 1.6) is also read.
+``labels_consensus.csv``: header ``FileName,EmoClass,EmoAct,EmoVal,EmoDom,SpkrID,Gender,Split_Set``,
+one row per utterance (``MSP-PODCAST_0001_0008.wav,N,2.2,4.0,2.6,127,Female,Test1``), as both
+loaders above and Strong-AI-Lab/emotion ``datasets/MSP-PODCAST/process.py`` parse it.
+
+``labels_detailed.csv``, one row per rating, in one of three layouts (the journal loader reads
+all three):
+
+* ``FileName,EmoDetail`` (releases 1.7-1.12): EmoDetail is the rater entry
+  ``"WORKER00000001; Neutral; Neutral; A:3.0; V:4.0; D:2.0;"`` (quoted because the secondary
+  emotions may contain commas; some entries omit the secondary field);
+* columns ``FileName, Workers, EmoClass_Major, EmoClass_Second, EmoAct, EmoVal, EmoDom``
+  (release 1.6);
+* the same columns with ``WorkerID`` for ``Workers`` (release 2.0).
 
 Scales: 1-7 SAM scales with 1 = very negative valence, very calm, very weak (the MSP-Podcast
 documentation), so nothing is reversed. EmoClass letters: N H S A, and C contempt, U surprise,
 F fear, D disgust, O other, X no agreement (label "" with raw_label kept).
 
-Splits: Train -> train, Development (or Validation) -> validation. The annotators paper evaluates
-on Test1 only: ``split`` is "test" for the sets in ``annotators_test_sets`` and "all" (in the
-corpus, outside the paper's partitions) for other test sets. The CWW paper's POD test set (12,787
-four-class utterances in release 1.8) spans Test1 and Test2: ``cww_split`` is "test" for both.
+Splits: Train -> train; the validation set is ``Validation`` in older releases and
+``Development`` in later ones (both loaders accept either) -> validation. The annotators paper
+evaluates on Test1 only: ``split`` is "test" for the sets in ``annotators_test_sets`` and "all"
+(in the corpus, outside the paper's partitions) for other test sets, including ``Test3``
+(later releases: 2,347 segments balanced over the primary emotions). The CWW paper's POD test set
+(12,787 four-class utterances in release 1.8) spans Test1 and Test2: ``cww_split`` is "test"
+for both.
+
+Not read: releases before 1.6 (other label files, as the journal loader also declines), and the
+``Previous_releases_information/`` copies inside later releases (point ``root`` at a release).
 """
 
 import csv
@@ -37,8 +58,10 @@ from tfser.data import schema
 
 NAME = "POD"
 SCALE = (1.0, 7.0)
-CONSENSUS_FILES = ("Labels/labels_consensus.csv", "Labels/labels_concensus.csv")
-DETAILED_FILE = "Labels/labels_detailed.csv"
+LABEL_DIRS = ("Labels", "labels", "label")
+CONSENSUS_NAMES = ("labels_consensus.csv", "labels_concensus.csv")
+DETAILED_NAME = "labels_detailed.csv"
+AUDIO_DIRS = ("Audios", "Audio")
 DETAILED_WORKER_COLUMNS = ("Workers", "WorkerID", "Worker")
 CONSENSUS_COLUMNS = ("FileName", "EmoClass", "EmoAct", "EmoVal", "EmoDom", "SpkrID", "Gender",
                      "Split_Set")
@@ -49,26 +72,58 @@ CWW_TEST_SETS = ("Test1", "Test2")
 _GENDERS = {"female": "F", "male": "M", "unknown": "", "": ""}
 
 
+def find_labels(root: str):
+  """``(labels folder name, consensus path, detailed path)`` of a release copy.
+
+  Looks for each of LABEL_DIRS and CONSENSUS_NAMES by exact name (so ``labels/`` is told from
+  ``Labels/`` on case-insensitive file systems too). Raises CorpusError listing what was looked
+  for, or naming the missing labels_detailed.csv beside the consensus file.
+  """
+  entries = set(os.listdir(root)) if os.path.isdir(root) else set()
+  for folder in LABEL_DIRS:
+    path = os.path.join(root, folder)
+    if folder not in entries or not os.path.isdir(path):
+      continue
+    names = set(os.listdir(path))
+    for name in CONSENSUS_NAMES:
+      if name in names:
+        return folder, os.path.join(path, name), common.require_file(
+            os.path.join(path, DETAILED_NAME), "MSP-Podcast detailed labels")
+  looked = ", ".join(f"{d}/{n}" for d in LABEL_DIRS for n in CONSENSUS_NAMES)
+  raise errors.CorpusError(f"missing MSP-Podcast consensus labels (looked for {looked})",
+                           path=root)
+
+
+def release_of(folder: str, consensus_name: str, detailed_format: str) -> str:
+  """The release(s) a layout implies (the authors' journal loader's table; see the docstring)."""
+  if folder == "label":
+    return "1.6"
+  if folder == "labels":
+    return "1.9"
+  if consensus_name == "labels_concensus.csv":
+    return "1.7-1.8"
+  return "2.0+" if detailed_format == "WorkerID" else "1.10+"
+
+
 def read(root: str, *, skip_bad: bool = False, dropped: Optional[errors.DropLog] = None,
          annotators_test_sets=ANNOTATORS_TEST_SETS,
          cww_test_sets=CWW_TEST_SETS) -> Iterator[schema.Utterance]:
   """Yields MSP-Podcast utterances with every worker's rating, in consensus-file order.
 
   Args:
-    root: the release directory holding Labels/.
+    root: the release directory holding Labels/ (labels/, label/).
     skip_bad: log and count bad utterances under ``dropped`` instead of raising CorpusError.
-    dropped: the DropLog that receives skips.
+    dropped: the DropLog that receives skips and the detected ``layout``.
     annotators_test_sets: Split_Set values that are the annotators paper's "test".
     cww_test_sets: Split_Set values that are the CWW paper's "test".
   """
   problems = common.Problems(skip_bad, dropped)
-  consensus_path = common.first_existing(root, CONSENSUS_FILES, "MSP-Podcast consensus labels")
-  detailed_path = common.require_file(os.path.join(root, DETAILED_FILE),
-                                      "MSP-Podcast detailed labels")
-  audio_dir = next((os.path.join(root, d) for d in ("Audios", "Audio")
-                    if os.path.isdir(os.path.join(root, d))), os.path.join(root, "Audios"))
+  folder, consensus_path, detailed_path = find_labels(root)
+  audio_name = next((d for d in AUDIO_DIRS if os.path.isdir(os.path.join(root, d))),
+                    AUDIO_DIRS[0])
+  audio_dir = os.path.join(root, audio_name)
   utterances: Dict[str, schema.Utterance] = {}
-  bad = set()
+  bad, split_sets = set(), set()
   for line, row in common.csv_rows(consensus_path, CONSENSUS_COLUMNS):
     utt_id = os.path.splitext(row["FileName"] or "")[0]
     try:
@@ -82,10 +137,19 @@ def read(root: str, *, skip_bad: bool = False, dropped: Optional[errors.DropLog]
       problems.bad("duplicate utterance", consensus_path, line, utt_id)
       continue
     utterances[utt_id] = utt
+    split_sets.add(row["Split_Set"].strip())
   ratings: Dict[str, List[schema.Rating]] = {k: [] for k in utterances}
   with open(detailed_path, newline="", encoding="utf-8-sig") as f:
     reader = csv.reader(f)
-    parse = _detailed_parser([h.strip() for h in next(reader, [])], detailed_path)
+    header = [h.strip() for h in next(reader, [])]
+    parse = _detailed_parser(header, detailed_path)
+    detailed_format = next((w for w in DETAILED_WORKER_COLUMNS if w in header), "EmoDetail")
+    problems.dropped.layout.update({
+        "release": release_of(folder, os.path.basename(consensus_path), detailed_format),
+        "labels": f"{folder}/{os.path.basename(consensus_path)}",
+        "detailed": ("FileName,EmoDetail" if detailed_format == "EmoDetail"
+                     else f"columns ({detailed_format})"),
+        "audio": audio_name + "/"})
     for row in reader:
       line = reader.line_num
       if not row or not "".join(row).strip():
@@ -109,7 +173,8 @@ def read(root: str, *, skip_bad: bool = False, dropped: Optional[errors.DropLog]
     common.apply_ratings(utt, ratings[utt_id])
     count += 1
     yield utt
-  common.require_nonempty(count, consensus_path)
+  problems.dropped.layout["split_sets"] = ",".join(sorted(split_sets))
+  common.require_nonempty(count, consensus_path, problems.dropped)
 
 
 def _detailed_parser(header: List[str], path: str):
