@@ -23,7 +23,18 @@ id "vote<k>", k = 1..numResponses in A, D, F, H, N, S order: the ids keep the vo
 Audio: when ``AudioWAV/`` is present, a clip whose file is missing, unreadable, empty (0 bytes)
 or a bare WAV header without samples (<= 44 bytes) is skipped and recorded under ``dropped``. One
 distributed clip is empty, which is why the CWW paper's Table 1 lists 1,270 sad clips; without
-audio the reader yields all 7,442 clips (neutral 1,087, happy/sad/angry 1,271 each).
+audio the reader yields all 7,442 clips (neutral 1,087, happy/sad/angry 1,271 each). When every
+clip is dropped, the "empty corpus" error says how many were dropped and why.
+
+Copies cloned without git-lfs: the repository keeps its audio in git-LFS (its ``.gitattributes``
+sends wav/mp3/flv to LFS; see ``tests/data/crema-d/README.md``), so a clone without ``git lfs``
+leaves each ``AudioWAV/*.wav`` as a pointer file of ~130 bytes: ``version
+https://git-lfs.github.com/spec/v1``, ``oid sha256:<hex>``, ``size <bytes>`` (the Git LFS
+specification, https://github.com/git-lfs/git-lfs/blob/main/docs/spec.md: pointer files are
+under 1024 bytes and their first key is always ``version``). Such files pass the empty-file
+check and fail only at decoding, so they are detected by that first line: any pointer is a
+CorpusError "AudioWAV/ holds git-lfs pointers; run git lfs pull" with their count; with
+``skip_bad`` each pointer clip is dropped under ``LFS_POINTER`` instead.
 
 Splits: the annotators paper does not use CREMA-D (``split`` "all"); the CWW paper splits the 91
 actors into 58 training and 33 validation speakers, drawn here from ``seed``.
@@ -55,6 +66,9 @@ SENTENCES = {
 EMPTY_WAV_BYTES = 44  # a RIFF/WAVE header with an empty data chunk
 EMPTY_AUDIO = "empty or header-only audio file"
 MISSING_AUDIO = "missing or unreadable audio file"
+LFS_POINTER = "git-lfs pointer file, not audio (AudioWAV/ holds git-lfs pointers; run git lfs pull)"
+LFS_POINTER_MAX_BYTES = 1024  # the Git LFS specification: pointer files are smaller than this
+LFS_VERSION_PREFIX = b"version https://git-lfs"
 _CLIP = re.compile(r"^(?P<actor>\d{4})_(?P<sentence>[A-Z]{3})_(?P<emotion>[A-Z]{3})_"
                    r"(?P<level>[A-Z]{1,2})$")
 
@@ -94,6 +108,19 @@ def read(root: str, *, skip_bad: bool = False, dropped: Optional[errors.DropLog]
   split = cww_speaker_split(genders, seed, cww_train_speakers)
   audio_dir = os.path.join(root, "AudioWAV")
   check_audio = os.path.isdir(audio_dir)
+  if check_audio:
+    pointers = lfs_pointers(audio_dir)
+    problems.dropped.layout["audio"] = (f"AudioWAV/ ({len(pointers)} git-lfs pointers)"
+                                        if pointers else "AudioWAV/")
+    if pointers and not skip_bad:
+      raise errors.CorpusError(
+          f"AudioWAV/ holds git-lfs pointers; run git lfs pull in the CREMA-D clone "
+          f"({len(pointers)} of {_count_wavs(audio_dir)} .wav files are pointer files, e.g. "
+          f"{os.path.basename(pointers[0])})", path=audio_dir)
+  else:
+    pointers = []
+    problems.dropped.layout["audio"] = "none (labels only)"
+  pointers = set(pointers)
   count = 0
   for line, row in common.csv_rows(summary_path, ("FileName",)):
     clip = row["FileName"].strip()
@@ -122,6 +149,9 @@ def read(root: str, *, skip_bad: bool = False, dropped: Optional[errors.DropLog]
       if os.path.getsize(audio_path) <= EMPTY_WAV_BYTES:
         problems.filtered(EMPTY_AUDIO, clip)
         continue
+      if audio_path in pointers:
+        problems.filtered(LFS_POINTER, clip)
+        continue
     category = common.emotion(emotion)
     count += 1
     yield schema.Utterance(
@@ -130,7 +160,32 @@ def read(root: str, *, skip_bad: bool = False, dropped: Optional[errors.DropLog]
         transcript=SENTENCES.get(match.group("sentence"), ""),
         label=common.label_of(category), raw_label=emotion, label_source="intended",
         ratings=votes[clip])
-  common.require_nonempty(count, summary_path)
+  common.require_nonempty(count, summary_path, problems.dropped)
+
+
+def is_lfs_pointer(path: str) -> bool:
+  """Whether ``path`` is a git-lfs pointer file (small, first line ``version https://git-lfs``)."""
+  try:
+    if os.path.getsize(path) >= LFS_POINTER_MAX_BYTES:
+      return False
+    with open(path, "rb") as f:
+      return f.read(len(LFS_VERSION_PREFIX)) == LFS_VERSION_PREFIX
+  except OSError:
+    return False
+
+
+def _wav_names(audio_dir: str) -> list:
+  return sorted(n for n in os.listdir(audio_dir) if n.lower().endswith(".wav"))
+
+
+def _count_wavs(audio_dir: str) -> int:
+  return len(_wav_names(audio_dir))
+
+
+def lfs_pointers(audio_dir: str) -> list:
+  """Absolute paths of the git-lfs pointer files among ``audio_dir/*.wav``, sorted."""
+  paths = [os.path.abspath(os.path.join(audio_dir, n)) for n in _wav_names(audio_dir)]
+  return [p for p in paths if is_lfs_pointer(p)]
 
 
 def _demographics(path: str) -> Dict[str, str]:
