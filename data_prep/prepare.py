@@ -59,6 +59,8 @@ def _define_flags():
          "manifest) instead of stopping with an error.")
   define("integer", "shard_size", write_tfrecords.DEFAULT_SHARD_SIZE, "Utterances per shard.")
   define("string", "csv_name", None, "For --corpus=csv: the corpus code to store (default CSV).")
+  define("string", "muse_annotators", None, "For --corpus=muse: the annotators paper's authors' "
+         "muse_annotators.csv (default: found in --root or beside the annotation CSV).")
   define("bool", "ground_truth", True, "Compute the ground-truth distributions (Zhang et al.).")
   define("integer", "gt_samples", 200, "Upsampled points per utterance (Zhang et al.: 200).")
   define("integer", "gt_grid", None, "KDE grid per axis for the ground truth (default: the "
@@ -85,7 +87,7 @@ def prepare(corpus: str, root: Optional[str], out_dir: str, *, features: Sequenc
             model_dir: Optional[str] = None, seed: int = 0, skip_bad: bool = False,
             shard_size: int = write_tfrecords.DEFAULT_SHARD_SIZE,
             gt_config="default", csv_name: Optional[str] = None,
-            progress: bool = True) -> dict:
+            progress: bool = True, muse_annotators: Optional[str] = None) -> dict:
   """Prepares one corpus (or the demo's five) and returns {corpus code: manifest}.
 
   gt_config: a GroundTruthConfig, None for no ground truth, or "default" (the paper's for a
@@ -108,7 +110,7 @@ def prepare(corpus: str, root: Optional[str], out_dir: str, *, features: Sequenc
   name = corpora.corpus_code(code, csv_name)
   dropped = DropLog()
   utterances = corpora.read(code, root, skip_bad=skip_bad, dropped=dropped, seed=seed,
-                            csv_name=csv_name)
+                            csv_name=csv_name, muse_annotators=muse_annotators)
   manifest = write_tfrecords.prepare_corpus(
       utterances, corpus=name, out_dir=out_dir, extractors=extractors, seed=seed,
       shard_size=shard_size, skip_bad=skip_bad, dropped=dropped, progress=progress,
@@ -228,7 +230,8 @@ def main(argv):
     manifests = prepare(FLAGS.corpus, FLAGS.root, FLAGS.out_dir, features=features,
                         model_dir=FLAGS.model_dir, seed=FLAGS.seed, skip_bad=FLAGS.skip_bad,
                         shard_size=FLAGS.shard_size, gt_config=gt_config,
-                        csv_name=FLAGS.csv_name, progress=FLAGS.progress)
+                        csv_name=FLAGS.csv_name, progress=FLAGS.progress,
+                        muse_annotators=FLAGS.muse_annotators)
   except CorpusError as e:
     logging.error("%s", e)
     print(f"error: {e}", file=sys.stderr)

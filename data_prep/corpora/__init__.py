@@ -81,10 +81,12 @@ def load(name: str):
 
 
 def read(name: str, root: str, *, skip_bad: bool = False, dropped: Optional[DropLog] = None,
-         seed: int = 0, csv_name: Optional[str] = None) -> Iterator[Utterance]:
+         seed: int = 0, csv_name: Optional[str] = None,
+         muse_annotators: Optional[str] = None) -> Iterator[Utterance]:
   """Reads one (non-demo) corpus from ``root`` with its registered reader.
 
-  seed goes to readers that take one (seeded splits); csv_name to the generic CSV reader.
+  seed goes to readers that take one (seeded splits); csv_name to the generic CSV reader;
+  muse_annotators (the authors' muse_annotators.csv) to the MuSE reader.
   """
   code = resolve(name)
   if code == DEMO:
@@ -101,6 +103,10 @@ def read(name: str, root: str, *, skip_bad: bool = False, dropped: Optional[Drop
     if "name" not in params:
       raise CorpusError(f"corpus {code}: its reader takes no corpus name (only csv does)")
     kwargs["name"] = csv_name
+  if muse_annotators:
+    if "annotator_table" not in params:
+      raise CorpusError(f"corpus {code}: --muse_annotators is for --corpus=muse only")
+    kwargs["annotator_table"] = muse_annotators
   return module.read(root, **kwargs)
 
 

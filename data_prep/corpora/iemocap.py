@@ -1,6 +1,11 @@
 """IEMOCAP reader (Busso et al., 2008), from the layout the corpus is distributed in.
 
-Layout under ``root`` (IEMOCAP_full_release)::
+Release read: IEMOCAP_full_release (the one release USC distributes). ``root`` is that folder,
+or the folder the archive was unpacked in (holding ``IEMOCAP_full_release/``). The audio and
+transcripts are where the annotators paper's authors glob them (jtavernor/SER-Datasets
+``src/SERDatasets/iemocap.py``: ``**/sentences/wav/**/*.wav``, ``**/dialog/transcriptions/*.txt``);
+their labels come from a concatenated ``IEMOCAP_EmoEvaluation.txt`` of their own, so the
+per-dialog EmoEvaluation files of the release are read here instead. Layout::
 
   Session1/dialog/EmoEvaluation/Ses01F_impro01.txt
   Session1/dialog/transcriptions/Ses01F_impro01.txt
@@ -40,6 +45,7 @@ from data_prep.corpora import common
 from tfser.data import schema
 
 NAME = "IEM"
+RELEASE_DIR = "IEMOCAP_full_release"
 SCALE = (1.0, 5.0)
 CWW_VALIDATION_SESSIONS = (5,)
 OUT_OF_RANGE = "IEMOCAP evaluation partially missing or outside the 1-5 labelling range"
@@ -57,7 +63,7 @@ def read(root: str, *, skip_bad: bool = False, dropped: Optional[errors.DropLog]
   """Yields IEMOCAP turns with each evaluator's attribute and categorical rating.
 
   Args:
-    root: the release directory holding Session1..Session5.
+    root: the release directory holding Session1..Session5 (or the folder holding it).
     skip_bad: log and count bad utterances under ``dropped`` instead of raising CorpusError.
     dropped: receives skips and the paper's out-of-range filtering.
     cww_validation_sessions: sessions in the CWW validation split (others train).
@@ -65,10 +71,15 @@ def read(root: str, *, skip_bad: bool = False, dropped: Optional[errors.DropLog]
       paper's merge); raw_label keeps "exc" either way.
   """
   problems = common.Problems(skip_bad, dropped)
-  sessions = sorted(glob.glob(os.path.join(root, "Session[0-9]*")))
+  nested = os.path.join(root, RELEASE_DIR)
+  if not glob.glob(os.path.join(glob.escape(root), "Session[0-9]*")) and os.path.isdir(nested):
+    root = nested
+  problems.dropped.layout["release"] = RELEASE_DIR
+  sessions = sorted(glob.glob(os.path.join(glob.escape(root), "Session[0-9]*")))
   files = []
   for session_dir in sessions:
-    files += sorted(glob.glob(os.path.join(session_dir, "dialog", "EmoEvaluation", "*.txt")))
+    files += sorted(glob.glob(os.path.join(glob.escape(session_dir), "dialog", "EmoEvaluation",
+                                           "*.txt")))
   if not files:
     raise errors.CorpusError("no Session*/dialog/EmoEvaluation/*.txt files", path=root)
   count = 0
@@ -81,7 +92,7 @@ def read(root: str, *, skip_bad: bool = False, dropped: Optional[errors.DropLog]
                           cww_validation_sessions, merge_excited):
       count += 1
       yield utt
-  common.require_nonempty(count, root)
+  common.require_nonempty(count, root, problems.dropped)
 
 
 def _read_file(path, session_dir, dialog, transcripts, problems, cww_validation_sessions,

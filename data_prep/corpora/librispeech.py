@@ -7,7 +7,10 @@ Layout (as in the openslr tarball)::
   LibriSpeech/train-clean-100/<speaker>/<chapter>/<speaker>-<chapter>-<utt>.flac
   LibriSpeech/train-clean-100/<speaker>/<chapter>/<speaker>-<chapter>.trans.txt
 
-``root`` may be the subset directory (…/train-clean-100) or the LibriSpeech directory holding it.
+``root`` may be the subset directory (…/train-clean-100), the LibriSpeech directory holding it,
+or the folder the tarball was unpacked in (holding ``LibriSpeech/``; the openslr tarballs, e.g.
+https://www.openslr.org/12 ``train-clean-100.tar.gz``, unpack to ``LibriSpeech/<subset>/``).
+Audio is FLAC, as distributed.
 Each ``.trans.txt`` line is ``<speaker>-<chapter>-<utt> TRANSCRIPT``. SPEAKERS.TXT lines are
 ``ID | SEX | SUBSET | MINUTES | NAME`` (';' starts a comment); gender comes from it when present.
 
@@ -31,13 +34,17 @@ def read(root: str, *, skip_bad: bool = False, dropped: Optional[errors.DropLog]
   """Yields one unlabelled utterance per transcript line, speakers and chapters sorted.
 
   Args:
-    root: the subset directory, or the LibriSpeech directory that holds ``subset``.
+    root: the subset directory, the LibriSpeech directory that holds ``subset``, or the folder
+      holding LibriSpeech/.
     skip_bad: log and count malformed transcript lines instead of raising CorpusError.
     dropped: the DropLog that receives skips.
     subset: the subset directory name looked for under ``root``.
   """
   problems = common.Problems(skip_bad, dropped)
-  subset_dir = os.path.join(root, subset) if os.path.isdir(os.path.join(root, subset)) else root
+  subset_dir = next((d for d in (os.path.join(root, subset),
+                                 os.path.join(root, "LibriSpeech", subset)) if os.path.isdir(d)),
+                    root)
+  problems.dropped.layout["subset"] = os.path.basename(os.path.abspath(subset_dir))
   if not os.path.isdir(subset_dir):
     raise errors.CorpusError("no such directory", path=subset_dir)
   genders = {}
@@ -65,7 +72,7 @@ def read(root: str, *, skip_bad: bool = False, dropped: Optional[errors.DropLog]
             split="all", cww_split="all",
             audio_path=os.path.abspath(os.path.join(chapter_dir, utt_id + ".flac")),
             transcript=text.strip(), label="", raw_label="", label_source="none")
-  common.require_nonempty(count, subset_dir)
+  common.require_nonempty(count, subset_dir, problems.dropped)
 
 
 def _speakers(path: str, problems: common.Problems) -> Dict[str, str]:
