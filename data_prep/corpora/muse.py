@@ -5,7 +5,8 @@ Layouts read under ``root`` (as the annotators paper's authors read them)::
   Survey Information (Questions, Data etc)/            (SurveyInformation/ on other copies)
       Emotion data from crowdsourcing (C is when annotators had access to all previous sentences).csv
   Stressed/Audio/Stressed Question Monologue Audio*/<utt>.wav
-  NotStressed/Audio/Non Stressed Question Monologue Audio*/<utt>.wav   (Non Stressed/ on older copies)
+  NotStressed/Audio/Non Stressed Question Monologue Audio*/<utt>.wav
+                                                        (Non Stressed/ on older copies)
   Combined/Utterance Transcripts/<utt>.txt              (optional)
   muse_annotators.csv                                   (optional: stable rater ids, see below)
 
