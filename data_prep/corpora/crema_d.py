@@ -26,9 +26,10 @@ distributed clip is empty, which is why the CWW paper's Table 1 lists 1,270 sad 
 audio the reader yields all 7,442 clips (neutral 1,087, happy/sad/angry 1,271 each). When every
 clip is dropped, the "empty corpus" error says how many were dropped and why.
 
-Copies cloned without git-lfs: the repository keeps its audio in git-LFS (its ``.gitattributes``
-sends wav/mp3/flv to LFS; see ``tests/data/crema-d/README.md``), so a clone without ``git lfs``
-leaves each ``AudioWAV/*.wav`` as a pointer file of ~130 bytes: ``version
+Copies cloned without git-lfs: the repository keeps its audio in git-LFS (CheyneyComputerScience/
+CREMA-D ``.gitattributes``: ``*.wav filter=lfs diff=lfs merge=lfs -text``, also ``*.WAV``,
+``*.mp3``, ``*.flv``), so a clone without ``git lfs`` leaves each ``AudioWAV/*.wav`` as a pointer
+file of ~130 bytes (as the repository stores e.g. ``AudioMP3/1001_DFA_ANG_XX.mp3``): ``version
 https://git-lfs.github.com/spec/v1``, ``oid sha256:<hex>``, ``size <bytes>`` (the Git LFS
 specification, https://github.com/git-lfs/git-lfs/blob/main/docs/spec.md: pointer files are
 under 1024 bytes and their first key is always ``version``). Such files pass the empty-file

@@ -14,7 +14,8 @@ annotators paper's authors' journal loader, chailab-umich/ModelingIndividualAnno
 1.9=labels, 1.10=Labels"; "1.10 corrected the spelling of consensus from concensus"); their
 conference loader, jtavernor/SER-Datasets ``src/SERDatasets/msp_podcast.py``, reads
 ``Labels/labels_concensus.csv`` as release 1.8 and ``labels_consensus.csv`` as 1.11. Copies
-with ``label/labels_concensus.csv`` (1.6) are also what Hex4C59/SE_IMR_MTL_KD reads. Each of
+with ``label/labels_concensus.csv`` (1.6) are also what Hex4C59/SE_IMR_MTL_KD
+``scripts/check_emotion_distribution.py`` reads. Each of
 the three folder names and both spellings is looked for (exact names, in that order); the one
 found is recorded, with the release it implies, in the manifest's ``layout``.
 

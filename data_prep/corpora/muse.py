@@ -28,15 +28,18 @@ sentences) and S_Activation, S_Valence (self-report), as the authors' loader spl
 paper uses the no-context ratings: Activation_/Valence_Annotation.
 
 Annotator ids: the CSV lists ratings without rater ids. The only public per-rater table is the
-authors' ``muse_annotators.csv`` (jtavernor/SER-Datasets ``src/SERDatasets/muse_annotators.csv``,
-read by ``add_muse_helper`` in the journal successor's loaders): columns ``FileName,
+authors' ``muse_annotators.csv`` (jtavernor/SER-Datasets ``src/SERDatasets/muse_annotators.csv``;
+read by ``add_muse_helper`` in the journal successor, chailab-umich/ModelingIndividualAnnotators
+``src/MIA/data/utils.py``, from a configured ``muse_annotator_info_path``): columns ``FileName,
 soft_act_labels, soft_val_labels, annotators``, the last three Python list literals
 (``"[3, 4, 2]"``, ``"['ABS83QIWSMZ9', 'A2I960JYUZ8KAV', 'self_report_01']"``) whose last entry
 is the speaker's self-report. It is read from ``annotator_table`` (``--muse_annotators``), else
 ``root/muse_annotators.csv``, else beside the annotation CSV. As in the authors' loader, each
 utterance's ratings then come from the table (activation, valence and rater id paired by
-position); the self-report (``self_report_*`` / ``self-report*``) is left out, as the paper uses
-the crowdsourced raters only ("the 160 individual annotators who labeled without context").
+position). The self-report is left out, as the authors' ``add_muse_annotators_NO_SELF_REPORT``
+does (it drops the last entry) and as the paper describes its MuSE labels ("the 160 individual
+annotators who labeled without context"); here by its name (``self_report_*`` /
+``self-report*``), so a row is never shortened by one rater by mistake.
 ``annotator_ids.csv`` (Sentence_name, Annotators ';'-separated in the order of the CSV's
 ratings), the table earlier tfser versions assumed, is still read when no muse_annotators.csv
 is found. Without a table the i-th rating gets the positional id "pos<i>", with a warning:
