@@ -5,7 +5,7 @@ public loaders cited in each reader's docstring read them, not tfser's own earli
 """
 
 import ast
-import math
+import csv
 import os
 import shutil
 import tempfile
@@ -13,10 +13,10 @@ import tempfile
 import tfser  # noqa: F401
 import tensorflow as tf
 
+from data_prep import corpora
 from data_prep import errors
 from data_prep import prepare
 from data_prep import write_tfrecords
-from data_prep import corpora
 from data_prep.corpora import crema_d
 from data_prep.corpora import iemocap
 from data_prep.corpora import librispeech
@@ -190,7 +190,6 @@ class MspImprovAudioTest(_LayoutTest):
 def _authors_table(path):
   """muse_annotators.csv parsed as the authors' add_muse_helper does (split on ',' and strip
   ' []' and quotes), with the self-report (the last entry) left out."""
-  import csv
   out = {}
   with open(path, newline="") as f:
     for row in csv.DictReader(f):

@@ -3,8 +3,10 @@
 Reader contract (every module here): ``NAME`` (the corpus code, e.g. "IMP") and
 ``read(root, *, skip_bad=False, dropped=None) -> Iterator[Utterance]`` with ratings already on
 [-1, 1] (``data_prep.labels.scale_to_unit``); bad input raises ``data_prep.errors.CorpusError`` or,
-with skip_bad, is logged in the ``DropLog``. A reader may also accept ``seed=`` (a seeded split)
-and the generic CSV reader ``name=`` (the corpus code to store).
+with skip_bad, is logged in the ``DropLog``. A reader records what it detected about the copy it
+read (release, label and audio folders) in ``dropped.layout`` (the manifest's ``layout``). A
+reader may also accept ``seed=`` (a seeded split), the generic CSV reader ``name=`` (the corpus
+code to store) and the MuSE reader ``annotator_table=`` (``--muse_annotators``).
 
 This registry maps ``--corpus`` names (codes and lower-case aliases) to modules and imports them
 lazily, so a missing or broken reader module only breaks its own corpus.
