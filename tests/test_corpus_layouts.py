@@ -268,6 +268,23 @@ class MuseCopiesTest(_LayoutTest):
                                 f"{path}:3.*01_DR-100_0097_1_sentence_2.*3 activation"):
       list(muse.read(root))
 
+  def test_table_and_csv_disagreeing_on_rater_count_warns(self):
+    root = self.copy_fixture("muse_older_copy")
+    path = os.path.join(root, "muse_annotators.csv")
+    with open(path) as f:
+      lines = f.read().splitlines()
+    # One crowd rater fewer in the table than in the CSV for the second utterance.
+    lines[2] = (lines[2].replace('"[5, 5, 1, 4]"', '"[5, 5, 4]"')
+                .replace('"[6, 7, 6, 6]"', '"[6, 7, 6]"')
+                .replace("'A3KCUB6P3IE8NL', ", ""))
+    with open(path, "w") as f:
+      f.write("\n".join(lines) + "\n")
+    with self.assertLogs(level="WARNING") as logs:
+      utts = _by_id(muse.read(root))
+    self.assertIn("1 utterance(s) (e.g. 01_DR-100_0097_1_sentence_2)", "\n".join(logs.output))
+    self.assertEqual([r.annotator for r in utts["01_DR-100_0097_1_sentence_2"].ratings],
+                     ["ABS83QIWSMZ9", "A2JP9IKRHNLRPI"])
+
   def test_list_literals_are_not_evaluated_as_code(self):
     self.assertEqual(muse._list_literal("['a', 'b']"), ast.literal_eval("['a', 'b']"))
     with self.assertRaises(ValueError):

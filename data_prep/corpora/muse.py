@@ -113,7 +113,7 @@ def read(root: str, *, skip_bad: bool = False, dropped: Optional[errors.DropLog]
                        if os.path.isdir(os.path.join(root, p[0]))),
                       os.path.join(root, *NOT_STRESSED_AUDIO[0]))
   count = 0
-  seen = set()
+  seen, differ = set(), []
   for line, row in common.csv_rows(path, COLUMNS):
     utt_id = os.path.splitext((row["Sentence_name"] or "").strip())[0]
     try:
@@ -121,13 +121,19 @@ def read(root: str, *, skip_bad: bool = False, dropped: Optional[errors.DropLog]
         raise ValueError("empty Sentence_name")
       if utt_id in seen:
         raise ValueError("duplicate utterance")
-      utt = _utterance(root, row, utt_id, audio, table, not_stressed)
+      utt, counts_differ = _utterance(root, row, utt_id, audio, table, not_stressed)
     except (ValueError, KeyError, TypeError) as e:
       problems.bad(str(e), path, line, utt_id or None)
       continue
     seen.add(utt_id)
+    if counts_differ:
+      differ.append(utt_id)
     count += 1
     yield utt
+  if differ:
+    logging.warning("MuSE: for %d utterance(s) (e.g. %s) %s lists another number of raters "
+                    "(self-report left out) than the annotation CSV; its ratings are used, as "
+                    "the authors' loader does", len(differ), differ[0], table_path)
   common.require_nonempty(count, path, problems.dropped)
 
 
@@ -137,12 +143,14 @@ def _utterance(root, row, utt_id, audio, table: Optional[_Table], not_stressed):
   vals = [common.parse_number(v) for v in row["Valence_Annotation"].split(";") if v.strip()]
   if len(acts) != len(vals):
     raise ValueError(f"{len(acts)} activation ratings but {len(vals)} valence ratings")
+  counts_differ = False
   if table is not None:
     if utt_id not in table:
       raise ValueError("utterance missing from the annotator table")
     entries = table[utt_id]
     if entries and entries[0][1] is not None:  # muse_annotators.csv: its own values
       names = [e[0] for e in entries]
+      counts_differ = len(names) != len(acts)
       acts, vals = [e[1] for e in entries], [e[2] for e in entries]
     else:  # annotator_ids.csv: ids for the CSV's ratings, in order
       names = [e[0] for e in entries]
@@ -168,7 +176,7 @@ def _utterance(root, row, utt_id, audio, table: Optional[_Table], not_stressed):
       activation=common.scale(common.parse_number(row["Activation_Mean"]), lo, hi),
       valence=common.scale(common.parse_number(row["Valence_Mean"]), lo, hi))
   common.apply_ratings(utt, ratings)
-  return utt
+  return utt, counts_differ
 
 
 def _find_table(root: str, label_path: str, given: Optional[str]):
