@@ -82,7 +82,7 @@ def read(root: str, *, skip_bad: bool = False, dropped: Optional[errors.DropLog]
   path = common.first_existing(root, LABEL_FILES, "MSP-Improv evaluation file")
   count = 0
   for block in _blocks(root, path, problems, cww_validation_session):
-    common.apply_ratings(block.utt, block.ratings)
+    common.apply_ratings(block.utt, block.ratings, problems)
     count += 1
     yield block.utt
   common.require_nonempty(count, path)

@@ -82,7 +82,7 @@ def read(root: str, *, skip_bad: bool = False, dropped: Optional[errors.DropLog]
         raise ValueError("empty Sentence_name")
       if utt_id in seen:
         raise ValueError("duplicate utterance")
-      utt = _utterance(root, row, utt_id, audio, ids)
+      utt = _utterance(root, row, utt_id, audio, ids, problems)
     except (ValueError, KeyError, TypeError) as e:
       problems.bad(str(e), path, line, utt_id or None)
       continue
@@ -92,7 +92,7 @@ def read(root: str, *, skip_bad: bool = False, dropped: Optional[errors.DropLog]
   common.require_nonempty(count, path)
 
 
-def _utterance(root, row, utt_id, audio, ids) -> schema.Utterance:
+def _utterance(root, row, utt_id, audio, ids, problems) -> schema.Utterance:
   lo, hi = SCALE
   acts = [common.scale(common.parse_number(v), lo, hi)
           for v in row["Activation_Annotation"].split(";") if v.strip()]
@@ -128,7 +128,7 @@ def _utterance(root, row, utt_id, audio, ids) -> schema.Utterance:
       transcript=_transcript(root, utt_id), label="", raw_label="", label_source="none",
       activation=common.scale(common.parse_number(row["Activation_Mean"]), lo, hi),
       valence=common.scale(common.parse_number(row["Valence_Mean"]), lo, hi))
-  common.apply_ratings(utt, ratings)
+  common.apply_ratings(utt, ratings, problems)
   return utt
 
 
