@@ -14,10 +14,9 @@ import dataclasses
 import re
 from typing import Dict, List, Optional
 
-# Values inside a message: quoted text, then numbers (ints, floats, inf/nan).
+# Values inside a message: quoted text, then numbers (ints, floats).
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
-_NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+|inf|nan)(?![\w.])",
-                     re.IGNORECASE)
+_NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+)(?![\w.])")
 
 
 def reason_class(message: str) -> str:

@@ -69,8 +69,8 @@ def plan_fingerprint(utterances: Sequence[schema.Utterance], settings_: dict,
 
 def changed_audio(old: Dict[str, list], new: Dict[str, list]) -> List[str]:
   """Audio paths whose size or mtime differ between two :func:`audio_files` (same utterance)."""
-  return sorted(new[k][0] for k in new
-                if k in old and old[k][0] == new[k][0] and list(old[k]) != list(new[k]))
+  return sorted({new[k][0] for k in new
+                 if k in old and old[k][0] == new[k][0] and list(old[k]) != list(new[k])})
 
 
 def describe_change(old_manifest: Optional[dict], old_audio: Optional[Dict[str, list]],
@@ -78,6 +78,9 @@ def describe_change(old_manifest: Optional[dict], old_audio: Optional[Dict[str, 
   """Why the previous output is stale, in words (for the user)."""
   if old_manifest is None:
     return "the previous manifest is unreadable"
+  if old_manifest.get("schema_version") != settings_["schema_version"]:
+    return (f"it was written for schema_version {old_manifest.get('schema_version')!r}, this "
+            f"tfser writes {settings_['schema_version']}")
   reasons = []
   changed = changed_audio(old_audio or {}, new_audio or {})
   if changed:

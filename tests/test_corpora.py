@@ -8,6 +8,7 @@ Expected values are computed by hand from the fixture files: a rating r on [lo, 
 import collections
 import math
 import os
+import re
 import shutil
 import tempfile
 
@@ -104,7 +105,8 @@ class CommonTest(_CorpusTest):
     problems = common.Problems(skip_bad=True, dropped=None)
     problems.bad("broken", "/x/file.txt", 3)
     self.assertEqual(problems.dropped.as_manifest(),
-                     {"broken": {"count": 1, "ids": ["/x/file.txt:3"]}})
+                     {"broken": {"count": 1, "ids": ["/x/file.txt:3"],
+                                 "details": {"/x/file.txt:3": "/x/file.txt:3: broken"}}})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -202,8 +204,12 @@ class MspImprovTest(_CorpusTest):
     self.assertLen(ids, 4)
     self.assertNotIn("MSP-IMPROV-S03S-F02-P-FM03", ids)
     [(reason, entry)] = dropped.as_manifest().items()
-    self.assertRegex(reason, message)
-    self.assertEqual(entry, {"count": 1, "ids": ["MSP-IMPROV-S03S-F02-P-FM03"]})
+    # Keyed by the reason class (values taken out, so items group); the message per item.
+    self.assertRegex(reason, errors.reason_class(message))
+    self.assertEqual(reason, errors.reason_class(reason))
+    self.assertEqual((entry["count"], entry["ids"]), (1, ["MSP-IMPROV-S03S-F02-P-FM03"]))
+    self.assertRegex(entry["details"]["MSP-IMPROV-S03S-F02-P-FM03"],
+                     f"{re.escape(path)}:{line}, utterance MSP-IMPROV-S03S-F02-P-FM03: .*{message}")
 
   def test_bad_header_skips_its_rater_lines(self):
     root = self.copy_fixture("msp_improv")
