@@ -81,18 +81,19 @@ def describe_change(old_manifest: Optional[dict], old_audio: Optional[Dict[str, 
   if old_manifest.get("schema_version") != settings_["schema_version"]:
     return (f"it was written for schema_version {old_manifest.get('schema_version')!r}, this "
             f"tfser writes {settings_['schema_version']}")
+  if not isinstance(old_manifest.get("settings"), dict):
+    return "it was written by an older data_prep (its manifest records no settings)"
   reasons = []
   changed = changed_audio(old_audio or {}, new_audio or {})
   if changed:
     shown = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
     reasons.append(f"{len(changed)} audio file(s) changed since the last prepare ({shown}): "
                    "their features are extracted again")
-  old_settings = old_manifest.get("settings")
-  if isinstance(old_settings, dict):
-    diff = sorted(k for k in set(old_settings) | set(settings_)
-                  if old_settings.get(k) != settings_.get(k))
-    if diff:
-      reasons.append("settings changed: " + ", ".join(diff))
+  old_settings = old_manifest["settings"]
+  diff = sorted(k for k in set(old_settings) | set(settings_)
+                if old_settings.get(k) != settings_.get(k))
+  if diff:
+    reasons.append("settings changed: " + ", ".join(diff))
   if not reasons:
     reasons.append("the corpus's labels or metadata changed")
   return "; ".join(reasons)
