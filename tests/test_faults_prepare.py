@@ -218,7 +218,7 @@ class FaultTest(parameterized.TestCase, tf.test.TestCase):
 
   # ----- item 4: a failed or killed re-prepare keeps the previous output -------------------
 
-  @parameterized.parameters("shard_written", "shard_done", "manifest_written")
+  @parameterized.parameters("shard_written", "shard_done", "manifest_written", "switched")
   def test_killed_re_prepare_keeps_the_old_output_then_resumes(self, event):
     first, before = self.first_run()
 
@@ -230,15 +230,18 @@ class FaultTest(parameterized.TestCase, tf.test.TestCase):
     def kill(name, shard):
       if name == event:
         seen.append(shard)
-        if len(seen) == (1 if event == "manifest_written" else 2):
+        if len(seen) == (2 if event.startswith("shard") else 1):
           raise Kill(shard)
     original = wt.prepare_corpus
     with mock.patch.object(wt, "prepare_corpus",
                            lambda *a, **k: original(*a, on_event=kill, **k)):
       with self.assertRaises(Kill):
         self.main("--shard_size=1")
-    self.assertEqual(_snapshot(os.path.join(self.out, "CSV")), before)
-    self.assertEqual(self.assertValidOutput(), first)
+    if event == "switched":  # killed after the switch: the new output is live and complete
+      self.assertEqual(self.assertValidOutput()["shard_size"], 1)
+    else:
+      self.assertEqual(_snapshot(os.path.join(self.out, "CSV")), before)
+      self.assertEqual(self.assertValidOutput(), first)
     self.stub.calls.clear()
     rc, err = self.main("--shard_size=1")
     self.assertEqual(rc, 0, err)
