@@ -1,9 +1,13 @@
 """A corpus's output is built beside the live one and switched in atomically when complete.
 
-  <out_dir>/<corpus>/             the live output: shards + manifest.json (what training reads)
-  <out_dir>/.<corpus>.partial/    a build in progress: shards, sidecars in .partial/, then its
-                                  manifest.json; resumable after a kill
-  <out_dir>/.<corpus>.old/        only between the two renames of the fallback switch
+  <out_dir>/<corpus>/               the live output: shards + manifest.json (what training reads)
+  <out_dir>/.partial/<corpus>/      a build in progress: shards, sidecars in .partial/, then its
+                                    manifest.json; resumable after a kill
+  <out_dir>/.partial/<corpus>.old/  only between the two renames of the fallback switch
+
+Builds live one level down in ``.partial/`` so that nothing listing ``<out_dir>/*/manifest.json``
+(``tfser.data.manifest.list_corpora``) ever takes a build or a retired output for a corpus;
+``.partial/`` is removed when no build is left in it.
 
 :func:`switch` exchanges the two directories with one ``renameat2(RENAME_EXCHANGE)`` (Linux 3.15+,
 most local file systems): a reader sees the old complete output or the new complete one, never a
@@ -25,12 +29,23 @@ _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
 
 
+BUILDS = ".partial"
+
+
 def staging_dir(out_dir: str, corpus: str) -> str:
-  return os.path.join(out_dir, f".{corpus}.partial")
+  return os.path.join(out_dir, BUILDS, corpus)
 
 
 def retired_dir(out_dir: str, corpus: str) -> str:
-  return os.path.join(out_dir, f".{corpus}.old")
+  return os.path.join(out_dir, BUILDS, corpus + ".old")
+
+
+def tidy(out_dir: str) -> None:
+  """Removes ``<out_dir>/.partial`` once no build is left in it."""
+  try:
+    os.rmdir(os.path.join(out_dir, BUILDS))
+  except OSError:
+    pass  # missing, or another corpus is being built
 
 
 def _renameat2():

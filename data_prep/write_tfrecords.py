@@ -7,7 +7,7 @@
   <out_dir>/<corpus>/audio_files.json                  (where features need audio: size, mtime)
 
 How it stays correct when killed, failing or out of disk at any point:
-  * The output is built in ``<out_dir>/.<corpus>.partial/`` and switched in with one atomic
+  * The output is built in ``<out_dir>/.partial/<corpus>/`` and switched in with one atomic
     directory exchange only when complete (``data_prep.staging``): until then the previous
     output, manifest and shards, stays valid and in use. A failed re-prepare (a bad file, a full
     disk, a kill) never costs the previous output.
@@ -454,6 +454,7 @@ def prepare_corpus(utterances: Iterable[schema.Utterance],
       with _Writing(live):
         staging.discard(os.path.join(live, PARTIAL_DIR))  # killed after the switch
         staging.discard(build)  # an abandoned build of some other plan
+        staging.tidy(out_dir)
       return old
     _notify(corpus, f"{damage}: preparing it again", on_event)
   elif os.path.lexists(os.path.join(live, MANIFEST)):
@@ -512,6 +513,7 @@ def prepare_corpus(utterances: Iterable[schema.Utterance],
     for side in sidecars:
       drops.extend(DropLog.from_manifest(side["dropped"]))
     staging.discard(build)
+    staging.tidy(out_dir)
     raise CorpusError(
         f"corpus {corpus} is empty: all {len(kept)} utterance(s) were dropped ("
         + "; ".join(f"{k}: {v['count']}" for k, v in drops.as_manifest().items())
@@ -530,6 +532,7 @@ def prepare_corpus(utterances: Iterable[schema.Utterance],
     on_event("switched", corpus)
     staging.discard(retired)
     staging.discard(os.path.join(live, PARTIAL_DIR))
+    staging.tidy(out_dir)
   return manifest
 
 

@@ -1,6 +1,7 @@
 """data_prep.write_tfrecords: round trip, manifest, sha256, resume, atomicity, bad input."""
 
 import dataclasses
+import fnmatch
 import glob
 import hashlib
 import json
@@ -44,6 +45,13 @@ def _files(directory):
       with open(path, "rb") as f:
         out[os.path.relpath(path, directory)] = f.read()
   return out
+
+
+def _find(directory, pattern):
+  """Files under directory (hidden folders such as the build's .partial/ included) matching
+  the fnmatch pattern."""
+  return [os.path.join(base, name) for base, _, names in os.walk(directory)
+          for name in fnmatch.filter(names, pattern)]
 
 
 def _parse_all(corpus_dir, manifest):
@@ -280,7 +288,7 @@ class ResumeTest(parameterized.TestCase, tf.test.TestCase):
           raise self.Interrupt(shard)
     with self.assertRaises(self.Interrupt):
       _write(fx.make_utterances(23), out, extractors=[fx.FakeExtractor()], on_event=interrupt)
-    self.assertEmpty(glob.glob(out + "/**/.*.tmp", recursive=True))
+    self.assertEmpty(_find(out, ".*.tmp"))
     ex = fx.FakeExtractor()
     _write(fx.make_utterances(23), out, extractors=[ex])
     # Finished shards are not recomputed (an interrupt at "shard_written" leaves no sidecar).
@@ -298,7 +306,7 @@ class ResumeTest(parameterized.TestCase, tf.test.TestCase):
         raise self.Interrupt(shard)
     with self.assertRaises(self.Interrupt):
       _write(fx.make_utterances(23), out, extractors=[fx.FakeExtractor()], on_event=stop)
-    build_dir = out + "/.TST.partial"  # the build in progress (data_prep.staging)
+    build_dir = out + "/.partial/TST"  # the build in progress (data_prep.staging)
     self.assertFalse(os.path.exists(out + "/TST"))
     # What SIGKILL can leave: a temporary file, a shard whose sidecar is missing, a damaged one.
     with open(build_dir + "/.train-00001-of-00003.tfrecord.tmp", "wb") as f:
@@ -355,12 +363,12 @@ class AtomicityTest(tf.test.TestCase):
     with self.assertRaisesRegex(RuntimeError, "injected crash on utt008"):
       _write(fx.make_utterances(23), out, extractors=[fx.FakeExtractor(fail_on="utt008")])
     self.assertFalse(os.path.exists(out + "/TST"))
-    self.assertEmpty(glob.glob(out + "/**/.*.tmp", recursive=True))
+    self.assertEmpty(_find(out, ".*.tmp"))
     # utt008 is in the validation shard, planned after the three train shards; the finished
     # ones wait in the build directory for a rerun.
     plan = [sh.name for sh in wt.plan_shards(fx.make_utterances(23), 5)]
     self.assertEqual(plan[3], "validation-00000-of-00001.tfrecord")
-    self.assertEqual(sorted(os.path.basename(p) for p in glob.glob(out + "/.TST.partial/*.tfrecord")),
+    self.assertEqual(sorted(os.path.basename(p) for p in glob.glob(out + "/.partial/TST/*.tfrecord")),
                      plan[:3])
 
   def test_crash_while_writing_the_shard_file(self):
@@ -377,8 +385,7 @@ class AtomicityTest(tf.test.TestCase):
         _write(utts, out)
     finally:
       wt._write_shard = original
-    self.assertEmpty(glob.glob(out + "/*/*.tfrecord") + glob.glob(out + "/.*/*.tfrecord") +
-                     glob.glob(out + "/**/.*.tmp", recursive=True))
+    self.assertEmpty(_find(out, "*.tfrecord") + _find(out, ".*.tmp"))
 
 
 class BadInputTest(parameterized.TestCase, tf.test.TestCase):
