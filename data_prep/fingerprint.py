@@ -39,6 +39,33 @@ def audio_files(utterances: Sequence[schema.Utterance]) -> Dict[str, list]:
   return out
 
 
+def files_fingerprint(directory: str) -> str:
+  """sha256 over (relative path, size, mtime in ns) of every file under ``directory``; "" if
+  it is not a directory. (Sizes and times, not contents: model weights are gigabytes.)"""
+  if not os.path.isdir(directory):
+    return ""
+  digest = hashlib.sha256()
+  for base, dirs, names in os.walk(directory):
+    dirs.sort()
+    for name in sorted(names):
+      path = os.path.join(base, name)
+      st = os.stat(path)
+      digest.update(json.dumps([os.path.relpath(path, directory), st.st_size,
+                                st.st_mtime_ns]).encode("utf-8"))
+  return digest.hexdigest()
+
+
+def extractor_fingerprint(name: str, model_path: Optional[str] = None) -> str:
+  """What a feature set's values depend on besides the input: for a model-based one (wav2vec2,
+  bert) the files of its model directory (:func:`files_fingerprint`), for is10 the openSMILE
+  version and feature set. prepare sets it as the extractor's ``fingerprint`` attribute, which
+  :func:`settings` records, so another model or openSMILE release re-extracts the features."""
+  if name == "is10":
+    import opensmile  # pylint: disable=g-import-not-at-top  (the IS10 extractor imported it)
+    return f"opensmile {getattr(opensmile, '__version__', '?')} IS10 functionals"
+  return files_fingerprint(model_path) if model_path else ""
+
+
 def settings(*, corpus: str, extractors, gt_config, shard_size: int, seed: int,
              demo: bool) -> dict:
   """The settings part of the fingerprint (JSON-able)."""

@@ -78,7 +78,12 @@ def make_extractors(names: Sequence[str], model_dir: Optional[str] = None) -> li
   if not names:
     return []
   from data_prep import features  # pylint: disable=g-import-not-at-top  (heavy)
-  return [features.make_extractor(name, model_dir=model_dir) for name in names]
+  from data_prep import fingerprint  # pylint: disable=g-import-not-at-top
+  extractors = [features.make_extractor(name, model_dir=model_dir) for name in names]
+  for e in extractors:  # the model files / openSMILE version: part of the output's fingerprint
+    e.fingerprint = fingerprint.extractor_fingerprint(
+        e.name, os.path.join(model_dir, e.name) if model_dir else None)
+  return extractors
 
 
 def prepare(corpus: str, root: Optional[str], out_dir: str, *, features: Sequence[str] = (),

@@ -27,6 +27,7 @@ from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
 
+from data_prep import fingerprint as fingerprints
 from data_prep import prepare
 from data_prep import staging
 from data_prep import write_tfrecords as wt
@@ -328,6 +329,26 @@ class FaultTest(parameterized.TestCase, tf.test.TestCase):
     rc, err = self.main("--shard_size=2")
     self.assertEqual(len(self.stub.calls), 4)
     self.assertIn("audio file(s) changed", err)
+
+  def test_changed_feature_settings_are_re_extracted_and_said_so(self):
+    self.first_run()
+    self.stub.fingerprint = "another model"
+    self.stub.calls.clear()
+    rc, err = self.main("--shard_size=2")
+    self.assertEqual(rc, 0, err)
+    self.assertIn("settings changed: features", err)
+    self.assertEqual(len(self.stub.calls), 4)
+    # prepare's extractors carry the model files' sizes and times (or openSMILE's version).
+    model = os.path.join(self.tmp, "models", "wav2vec2")
+    os.makedirs(model)
+    with open(os.path.join(model, "tf_model.h5"), "wb") as f:
+      f.write(b"weights")
+    before = fingerprints.extractor_fingerprint("wav2vec2", model)
+    self.assertEqual(fingerprints.extractor_fingerprint("wav2vec2", model), before)
+    with open(os.path.join(model, "tf_model.h5"), "ab") as f:
+      f.write(b" retrained")
+    self.assertNotEqual(fingerprints.extractor_fingerprint("wav2vec2", model), before)
+    self.assertStartsWith(fingerprints.extractor_fingerprint("is10"), "opensmile ")
 
   def test_labels_only_never_looks_at_audio(self):
     rc, err = self.main(features="none")
