@@ -594,7 +594,8 @@ def _write_shard(shard: Shard, path: str, annotator_index: Dict[str, int], extra
               example = schema.to_example(utt, annotator_index, vectors[i], truth)
               writer.write(example.SerializeToString(deterministic=True))
         except tf.errors.OpError as e:
-          raise OutputError(None, f"cannot write {tmp}: {e.message}", tmp) from None
+          reason = e.message[len(tmp):].lstrip("; :") if e.message.startswith(tmp) else e.message
+          raise OutputError(None, f"cannot write {tmp}: {reason}", tmp) from None
         sha, size = file_sha256(tmp), os.path.getsize(tmp)
         _fsync_replace(tmp, path)
     finally:
