@@ -18,6 +18,7 @@ naming the file, so readers can skip it with ``--skip_bad`` and record why.
 
 import functools
 import os
+import re
 import struct
 from typing import Tuple, Union
 
@@ -149,22 +150,35 @@ def _decode_eager(path: str):
       # bits (values like 1e-30 and 1e37); reinterpret them as the integers they are.
       samples = tf.bitcast(samples, tf.int32)
     return _to_unit_float(samples).numpy(), rate
-  except (tf.errors.OpError, ValueError, TypeError, RuntimeError) as tfio_error:
+  except _DECODE_ERRORS as tfio_error:
     if not path.lower().endswith(".wav"):
-      raise CorpusError(f"unreadable audio ({type(tfio_error).__name__}: "
-                        f"{_first_line(tfio_error)})", path=path) from tfio_error
+      raise CorpusError(f"unreadable audio ({_first_line(tfio_error)})", path=path,
+                        kind=UNREADABLE) from None
     try:  # core TF fallback: 16-bit PCM WAV only
       decoded, rate = tf.audio.decode_wav(tf.io.read_file(path))
       return decoded.numpy(), int(rate.numpy())
-    except tf.errors.OpError as wav_error:
+    except _DECODE_ERRORS as wav_error:
       raise CorpusError(
           f"unreadable audio (tensorflow-io: {_first_line(tfio_error)}; tf.audio.decode_wav: "
-          f"{_first_line(wav_error)})", path=path) from wav_error
+          f"{_first_line(wav_error)})", path=path, kind=UNREADABLE) from None
+
+
+# What decoding a damaged file raises: TensorFlow op errors, and UnicodeDecodeError when an op's
+# message quotes the file's bytes.
+_DECODE_ERRORS = (tf.errors.OpError, ValueError, TypeError, RuntimeError)
+UNREADABLE = "unreadable audio"
+# TensorFlow's decoration of an eager op's message: "{{function_node __wrapped__X_device_/...}}"
+# before it and " [Op:X] name: " after it. Neither means anything to a user.
+_TF_NOISE = re.compile(r"\{\{function_node [^}]*\}\}\s*|\s*\[Op:[^\]]*\](\s*name:\s*\S*)?")
 
 
 def _first_line(error: Exception) -> str:
+  """An op error's own message, one line, without TensorFlow's function_node / [Op:] text."""
+  if isinstance(error, UnicodeDecodeError):  # an op's message quoting the file's bytes
+    return "malformed data (not a WAV file?)"
   text = getattr(error, "message", None) or str(error)
-  return text.strip().splitlines()[0] if text.strip() else type(error).__name__
+  text = _TF_NOISE.sub(" ", text).strip()
+  return " ".join(text.splitlines()[0].split()) if text else type(error).__name__
 
 
 def load_audio(path: Union[str, os.PathLike], target_rate: int = TARGET_RATE) -> np.ndarray:

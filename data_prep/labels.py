@@ -4,6 +4,8 @@
 * :func:`merge_duplicate_ratings`: one rating per annotator per utterance; an annotator who rated
   the same utterance twice is averaged into one evaluation (annotators paper, 3.1: "In few samples
   (28) the same annotator has annotated more than once ... averaged their annotations").
+  :func:`merge_duplicate_raters` applies it to an utterance and adjusts its consensus: the one
+  de-duplication rule every reader and the writer use.
 * :func:`majority_vote`: the most frequent categorical vote, ties going to the vote seen first.
 * :func:`canonical_emotion` / :func:`cww_class`: corpus emotion names and codes to one vocabulary,
   and to the corpus-wise-weights paper's four classes (neutral, happy, sad, angry); IEMOCAP's
@@ -17,7 +19,7 @@ import collections
 import math
 from typing import Iterable, List, Optional, Sequence, Tuple
 
-from tfser.data.schema import CLASS_NAMES, Rating
+from tfser.data.schema import CLASS_NAMES, Rating, Utterance
 
 # The annotator task drops utterances with fewer annotators than this (annotators paper, 3.1).
 MIN_ANNOTATORS = 2
@@ -84,6 +86,24 @@ def merge_duplicate_ratings(ratings: Sequence[Rating]) -> List[Rating]:
 def has_duplicate_annotators(ratings: Sequence[Rating]) -> bool:
   ids = [r.annotator for r in ratings]
   return len(ids) != len(set(ids))
+
+
+def merge_duplicate_raters(utt: Utterance) -> bool:
+  """De-duplicates an utterance's raters in place; returns whether anything was merged.
+
+  The annotators paper (3.1): "the same annotator has annotated more than once ... we have
+  averaged their annotations into one evaluation, and adjusted the mean ground truth for these
+  samples". So where an annotator repeats, the ratings become :func:`merge_duplicate_ratings` of
+  them and the consensus (activation, valence, dominance) becomes their :func:`consensus`; an
+  utterance without repeats is left exactly as it is (its consensus may come from the corpus's
+  own label file). Every reader (``data_prep.corpora.common.apply_ratings``) and the writer (for
+  records that reach it unmerged) call this, and the writer counts the merges in the manifest.
+  """
+  if not has_duplicate_annotators(utt.ratings):
+    return False
+  utt.ratings = merge_duplicate_ratings(utt.ratings)
+  utt.activation, utt.valence, utt.dominance = consensus(utt.ratings)
+  return True
 
 
 def consensus(ratings: Sequence[Rating]) -> Tuple[float, float, float]:

@@ -21,13 +21,13 @@ from typing import Optional, Sequence
 
 from absl import app
 from absl import flags
-from absl import logging
 
 import tfser  # noqa: F401  (Keras flavour before TensorFlow)
 
 from data_prep import corpora
 from data_prep import ground_truth
 from data_prep import write_tfrecords
+from data_prep.corpora import csv_manifest
 from data_prep.errors import CorpusError, DropLog
 
 FLAGS = flags.FLAGS
@@ -80,7 +80,12 @@ def make_extractors(names: Sequence[str], model_dir: Optional[str] = None) -> li
   if not names:
     return []
   from data_prep import features  # pylint: disable=g-import-not-at-top  (heavy)
-  return [features.make_extractor(name, model_dir=model_dir) for name in names]
+  from data_prep import fingerprint  # pylint: disable=g-import-not-at-top
+  extractors = [features.make_extractor(name, model_dir=model_dir) for name in names]
+  for e in extractors:  # the model files / openSMILE version: part of the output's fingerprint
+    e.fingerprint = fingerprint.extractor_fingerprint(
+        e.name, os.path.join(model_dir, e.name) if model_dir else None)
+  return extractors
 
 
 def prepare(corpus: str, root: Optional[str], out_dir: str, *, features: Sequence[str] = (),
@@ -107,6 +112,8 @@ def prepare(corpus: str, root: Optional[str], out_dir: str, *, features: Sequenc
   if not os.path.exists(root):
     raise CorpusError(f"--root={root} does not exist (expected the {code} corpus as its "
                       "publisher distributes it)")
+  if csv_name is not None:
+    csv_manifest.check_name(csv_name)
   name = corpora.corpus_code(code, csv_name)
   dropped = DropLog()
   utterances = corpora.read(code, root, skip_bad=skip_bad, dropped=dropped, seed=seed,
@@ -224,29 +231,60 @@ def main(argv):
     default = DEMO_GT_CONFIG if corpora.resolve(FLAGS.corpus) == corpora.DEMO else (
         ground_truth.GroundTruthConfig())
     gt_config = dataclasses.replace(
-        default, samples=FLAGS.gt_samples, grid_size=FLAGS.gt_grid or default.grid_size,
+        default, samples=FLAGS.gt_samples,
+        grid_size=default.grid_size if FLAGS.gt_grid is None else FLAGS.gt_grid,
         kde_batch=FLAGS.gt_batch, jit=FLAGS.gt_jit)
+  _check_settings(gt_config)
   try:
     manifests = prepare(FLAGS.corpus, FLAGS.root, FLAGS.out_dir, features=features,
                         model_dir=FLAGS.model_dir, seed=FLAGS.seed, skip_bad=FLAGS.skip_bad,
                         shard_size=FLAGS.shard_size, gt_config=gt_config,
                         csv_name=FLAGS.csv_name, progress=FLAGS.progress,
                         muse_annotators=FLAGS.muse_annotators)
-  except CorpusError as e:
-    logging.error("%s", e)
+  except (CorpusError, OSError) as e:  # bad input; an output that cannot be written (named)
     print(f"error: {e}", file=sys.stderr)
     return 1
   for code, manifest in manifests.items():
     dropped = sum(d["count"] for d in manifest["dropped"].values())
+    few = manifest.get("kept_without_ground_truth", {}).get("count", 0)
+    merged = manifest.get("merged_duplicate_raters", {}).get("count", 0)
     print(f"{code}: {manifest['utterances']} utterances in {len(manifest['shards'])} shards, "
-          f"{dropped} dropped entries -> {os.path.join(FLAGS.out_dir, code)}")
+          f"{dropped} dropped entries, {few} kept without ground truth (too few raters), "
+          f"{merged} with merged duplicate raters -> {os.path.join(FLAGS.out_dir, code)}")
   return 0
+
+
+def _check_settings(gt_config) -> None:
+  """Usage errors for flag values that cannot work, before anything is created on disk."""
+  problems = write_tfrecords.setting_problems(FLAGS.shard_size, gt_config)
+  if problems:
+    raise app.UsageError("; ".join(f"--{name}={FLAGS[name].value}: {message}"
+                                   for name, message in problems.items()))
+  if FLAGS.csv_name is not None:
+    if corpora.resolve(FLAGS.corpus) != "CSV":
+      raise app.UsageError(f"--csv_name is for --corpus=csv only (not --corpus={FLAGS.corpus})")
+    try:
+      csv_manifest.check_name(FLAGS.csv_name)
+    except CorpusError as e:
+      raise app.UsageError(str(e)) from None
+  if os.path.exists(FLAGS.out_dir) and not os.path.isdir(FLAGS.out_dir):
+    raise app.UsageError(f"--out_dir={FLAGS.out_dir} is a file, not a directory")
+
+
+def _main_with_short_usage(argv):
+  """main, with a usage error told in two lines (absl would print the whole module help)."""
+  try:
+    return main(argv)
+  except app.UsageError as e:
+    print(f"error: {e}\nRun python -m data_prep.prepare --helpshort to see the flags.",
+          file=sys.stderr)
+    return 2
 
 
 def run_main():
   """Console entry point (setup.py: tfser-prepare)."""
   _define_flags()
-  app.run(main)
+  app.run(_main_with_short_usage)
 
 
 if __name__ == "__main__":

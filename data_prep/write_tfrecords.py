@@ -3,21 +3,32 @@
 ``prepare_corpus`` takes a corpus reader's utterances and writes
 
   <out_dir>/<corpus>/<split>-NNNNN-of-MMMMM.tfrecord   (records sorted by utterance id)
-  <out_dir>/<corpus>/manifest.json                     (written last: its presence means "done")
+  <out_dir>/<corpus>/manifest.json                     (its presence means "done")
+  <out_dir>/<corpus>/audio_files.json                  (where features need audio: size, mtime)
 
-How it stays correct when killed at any point:
+How it stays correct when killed, failing or out of disk at any point:
+  * The output is built in ``<out_dir>/.partial/<corpus>/`` and switched in with one atomic
+    directory exchange only when complete (``data_prep.staging``): until then the previous
+    output, manifest and shards, stays valid and in use. A failed re-prepare (a bad file, a full
+    disk, a kill) never costs the previous output.
   * Every file is written under a temporary name (``.<name>.tmp``) and renamed into place
     (``os.replace`` is atomic), so a final name never holds a half-written file; an exception
     removes the temporary file, and a later run removes any a killed run left behind.
   * The plan (which utterance goes to which shard) depends only on the utterances and the
-    settings, never on timing; its fingerprint (sha256) is kept in ``.partial/plan.json``.
-  * After each shard, a small JSON sidecar in ``.partial/`` records its sha256, which utterances
-    it holds, what was dropped and its feature statistics. A rerun with the same fingerprint skips
-    every shard whose sidecar and file agree (features and ground truth are not recomputed) and
-    redoes the rest; the manifest is assembled from the sidecars in plan order. So an interrupted
-    run, started again, ends byte-identical to an uninterrupted one.
-  * The manifest is replaced only at the end; a changed plan first removes the old manifest, and
-    shard files of an older plan are removed before the new manifest appears.
+    settings, never on timing; its fingerprint (``data_prep.fingerprint``: settings, records and,
+    where features need audio, each audio file's size and mtime) is kept in ``.partial/plan.json``
+    of the build.
+  * After each shard, a small JSON sidecar in the build's ``.partial/`` records its sha256, which
+    utterances it holds, what was dropped and its feature statistics. A rerun with the same
+    fingerprint skips every shard whose sidecar and file agree (features and ground truth are not
+    recomputed) and redoes the rest; the manifest is assembled from the sidecars in plan order. So
+    an interrupted run, started again, ends byte-identical to an uninterrupted one.
+  * Rerunning a finished corpus with the same fingerprint (and intact shards) does nothing; a
+    changed fingerprint says why (e.g. which audio files changed) on stderr, then rebuilds.
+  * A shard whose utterances were all dropped (``skip_bad``) gets no file and no manifest entry; a
+    corpus dropped to nothing is an error and writes nothing.
+  * OSErrors while writing (permissions, read-only or full disk) become
+    :class:`data_prep.errors.OutputError` naming the path.
 
 Determinism: records are serialised with ``deterministic=True`` (sorted map keys); ground truth
 is seeded per utterance (``data_prep.ground_truth``); nothing depends on time or paths.
@@ -31,7 +42,6 @@ import json
 import math
 import os
 import re
-import shutil
 import sys
 import time
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
@@ -41,8 +51,10 @@ import numpy as np
 import tfser  # noqa: F401  (Keras flavour before TensorFlow)
 import tensorflow as tf
 
+from data_prep import fingerprint as fingerprints
 from data_prep import labels
-from data_prep.errors import CorpusError, DropLog
+from data_prep import staging
+from data_prep.errors import CorpusError, DropLog, OutputError
 from data_prep.ground_truth import GroundTruth, GroundTruthConfig, get_ground_truth
 from tfser.data import schema
 
@@ -80,12 +92,16 @@ def _fsync_replace(tmp: str, path: str) -> None:
 
 
 def atomic_write_bytes(path: str, data: bytes) -> None:
-  """Writes ``data`` to ``path`` via a temporary file and a rename (never half-written)."""
+  """Writes ``data`` to ``path`` via a temporary file and a rename (never half-written).
+
+  Raises OutputError naming ``path`` when it cannot be written (e.g. a full disk: ENOSPC).
+  """
   tmp = _tmp_path(path)
   try:
-    with open(tmp, "wb") as f:
-      f.write(data)
-    _fsync_replace(tmp, path)
+    with _Writing(path):
+      with open(tmp, "wb") as f:
+        f.write(data)
+      _fsync_replace(tmp, path)
   finally:
     if os.path.exists(tmp):
       os.remove(tmp)
@@ -154,10 +170,6 @@ def validate(utt: schema.Utterance, corpus: str) -> Optional[Tuple[str, str]]:
       if problem:
         return "rating out of scale or not finite", problem
   return None
-
-
-def _canonical(utt: schema.Utterance) -> str:
-  return json.dumps(dataclasses.asdict(utt), sort_keys=True)
 
 
 def plan_shards(utterances: Sequence[schema.Utterance], shard_size: int) -> List[Shard]:
@@ -252,25 +264,79 @@ def _combine_stats(parts: Iterable[dict], dim: int) -> dict:
 # -------------------------------------------------------------------------------------------------
 # The writer.
 
-def _fingerprint(utterances, corpus, extractors, gt_config, shard_size, seed, demo) -> str:
-  digest = hashlib.sha256()
-  settings = {
-      "schema_version": schema.SCHEMA_VERSION, "corpus": corpus, "shard_size": shard_size,
-      "seed": seed, "demo": bool(demo),
-      "ground_truth": dataclasses.asdict(gt_config) if gt_config else None,
-      "features": [[e.name, int(e.dim), str(getattr(e, "fingerprint", ""))] for e in extractors],
-  }
-  digest.update(json.dumps(settings, sort_keys=True).encode("utf-8"))
-  for utt in utterances:
-    digest.update(_canonical(utt).encode("utf-8"))
-    digest.update(b"\n")
-  return digest.hexdigest()
+# Settings the writer checks before anything is read or written: {name: (minimum, meaning)}.
+# The names are prepare's flags (--shard_size, --gt_samples, --gt_grid, --gt_batch).
+_MINIMUM = {"shard_size": (1, "utterances per shard"),
+            "gt_samples": (2, "upsampled points per utterance (the paper: 200)"),
+            "gt_grid": (16, "KDE grid points per axis (the paper: 512; rounded up to a power of 2)"),
+            "gt_batch": (1, "rows per batched KDE call")}
+
+
+def setting_problems(shard_size: int, gt_config: Optional[GroundTruthConfig]) -> Dict[str, str]:
+  """{setting: what is wrong} for out-of-range writer settings; empty when all are usable."""
+  values = {"shard_size": shard_size}
+  if gt_config is not None:
+    values.update(gt_samples=gt_config.samples, gt_grid=gt_config.grid_size,
+                  gt_batch=gt_config.kde_batch)
+  problems = {}
+  for name, value in values.items():
+    minimum, meaning = _MINIMUM[name]
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+      problems[name] = f"{value!r} is not a valid number of {meaning}: use an integer >= {minimum}"
+  return problems
 
 
 def _default_audio_loader():
   # Imported on first need: tensorflow-io loads only when some feature needs audio.
   from data_prep import audio  # pylint: disable=g-import-not-at-top
   return audio.load_audio
+
+
+class _Writing:
+  """Turns an OSError while writing under ``path`` into an OutputError naming the path."""
+
+  def __init__(self, path: str):
+    self.path = path
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, kind, error, trace):
+    if isinstance(error, OSError) and not isinstance(error, OutputError):
+      raise OutputError.wrap(error, self.path) from None
+    return False
+
+
+def _notify(corpus: str, message: str, on_event) -> None:
+  """A notice for the user (stderr) and for on_event ("notice", message)."""
+  sys.stderr.write(f"{corpus}: {message}\n")
+  sys.stderr.flush()
+  on_event("notice", message)
+
+
+def _read_json(path: str):
+  """The JSON in ``path``, or None if it is missing or unreadable."""
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except (OSError, ValueError):
+    return None
+
+
+def _intact(corpus_dir: str, manifest: dict) -> Optional[str]:
+  """None if every shard the manifest lists is there with its size and sha256, else which not."""
+  shards = manifest.get("shards")
+  if not isinstance(shards, dict) or not shards:
+    return "the manifest lists no shards"
+  for name, info in shards.items():
+    path = os.path.join(corpus_dir, name)
+    if not os.path.isfile(path):
+      return f"shard {path} is missing"
+    if "bytes" in info and os.path.getsize(path) != info["bytes"]:
+      return f"shard {path} has another size than the manifest says"
+    if file_sha256(path) != info.get("sha256"):
+      return f"shard {path} does not match its sha256 in the manifest"
+  return None
 
 
 def prepare_corpus(utterances: Iterable[schema.Utterance],
@@ -300,31 +366,41 @@ def prepare_corpus(utterances: Iterable[schema.Utterance],
       the ground truth always uses seeds 0..GT_SEEDS-1).
     shard_size: utterances per shard (before drops).
     skip_bad: log bad utterances under ``dropped`` instead of raising CorpusError.
-    dropped: the reader's DropLog (what it skipped); merged into the manifest (not modified).
+    dropped: the reader's DropLog (what it skipped, merged, and where each utterance came from);
+      merged into the manifest (not modified).
     progress: a progress line on stderr.
     demo: marks the manifest as the embedded demo.
     gt_config: ground-truth settings; None writes no ground truth.
     audio_loader: path -> float32 [samples] at 16 kHz (default ``data_prep.audio.load_audio``).
-    on_event: called as ``on_event(event, shard_name)`` after "shard_written" (file renamed into
-      place), "shard_done" (its sidecar written) and ("manifest_written", MANIFEST); for
-      tests that interrupt a run and for launchers.
+    on_event: called as ``on_event(event, name)`` after "shard_written" (file renamed into
+      place in the build directory), "shard_done" (its sidecar written), ("manifest_written",
+      MANIFEST) (the build is complete), ("switched", corpus) (it is the live output now), and
+      ("notice", message) for what the user is told on stderr (e.g. why a corpus is prepared
+      again); for tests that interrupt a run and for launchers.
 
   Returns:
     The manifest dict (also in ``<out_dir>/<corpus>/manifest.json``).
 
   Raises:
     CorpusError: bad input (naming the utterance, or the file for audio) without skip_bad, or
-      an empty corpus.
+      an empty corpus (also one that every utterance was dropped from).
+    ValueError: a setting out of range (:func:`setting_problems`), before anything is written.
+    OutputError: the output cannot be written (naming the path). In every case the previous
+      output of the corpus stays as it was.
   """
   extractors = tuple(extractors)
   names = [e.name for e in extractors]
   if len(set(names)) != len(names):
     raise ValueError(f"feature extractors repeat a name: {names}")
+  problems = setting_problems(shard_size, gt_config)
+  if problems:
+    raise ValueError("; ".join(f"{k}: {v}" for k, v in problems.items()))
   writer_drops = DropLog()
   on_event = on_event or (lambda event, name: None)
+  reader_log = dropped if dropped is not None else DropLog()
 
   # 1. Read, validate, merge duplicate raters; fail before anything is written.
-  kept, seen, merged_ids, n_read = [], set(), [], 0
+  kept, seen, merged_ids, n_read = [], set(), set(), 0
   for utt in utterances:
     n_read += 1
     problem = validate(utt, corpus)
@@ -334,68 +410,77 @@ def prepare_corpus(utterances: Iterable[schema.Utterance],
       reason, message = problem
       if not skip_bad:
         raise CorpusError(message + " (pass --skip_bad to drop and count it)",
-                          utterance=f"{utt.corpus}/{utt.utterance_id}")
-      writer_drops.add(reason, utt.utterance_id)
+                          path=reader_log.sources.get(utt.utterance_id),
+                          utterance=f"{utt.corpus}/{utt.utterance_id}", kind=reason)
+      writer_drops.add(reason, utt.utterance_id, message)
       continue
     seen.add(utt.utterance_id)
     if labels.has_duplicate_annotators(utt.ratings):
-      utt = _merge_duplicates(utt)
-      merged_ids.append(utt.utterance_id)
+      utt = dataclasses.replace(utt)  # the caller's record stays as it was
+      labels.merge_duplicate_raters(utt)
+      merged_ids.add(utt.utterance_id)
     kept.append(utt)
   # The reader fills its DropLog while it is iterated: copy it only now.
   reader_drops = DropLog()
-  for reason, ids in (dropped.ids.items() if dropped is not None else ()):
-    for item in ids:
-      reader_drops.add(reason, item)
-  reader_drops.layout = dict(dropped.layout) if dropped is not None else {}
+  reader_drops.extend(reader_log)
+  reader_drops.layout = dict(reader_log.layout)
+  merged_ids = sorted((merged_ids | set(reader_log.merged)) & seen)
   if not kept:
     raise CorpusError(f"corpus {corpus} is empty: the reader yielded {n_read} utterance(s), "
                       f"{n_read} dropped as bad" if n_read else
                       f"corpus {corpus} is empty: the reader yielded no utterance")
 
   shards = plan_shards(kept, shard_size)
+  planned = [u for s in shards for u in s.utterances]
   annotators = sorted({r.annotator for u in kept for r in u.ratings})
   annotator_index = {a: i for i, a in enumerate(annotators)}
   dimensional = any(labels.count_annotators(u.ratings) for u in kept)
-  fingerprint = _fingerprint([u for s in shards for u in s.utterances], corpus, extractors,
-                             gt_config, shard_size, seed, demo)
+  settings = fingerprints.settings(corpus=corpus, extractors=extractors, gt_config=gt_config,
+                                   shard_size=shard_size, seed=seed, demo=demo)
+  audio = (fingerprints.audio_files(planned) if any(e.needs_audio for e in extractors)
+           else None)
+  fingerprint = fingerprints.plan_fingerprint(planned, settings, audio)
 
-  corpus_dir = os.path.join(out_dir, corpus)
-  partial_dir = os.path.join(corpus_dir, PARTIAL_DIR)
-  manifest_path = os.path.join(corpus_dir, MANIFEST)
-  os.makedirs(corpus_dir, exist_ok=True)
-  _remove_stale_tmp(corpus_dir)
+  live = os.path.join(out_dir, corpus)
+  build = staging.staging_dir(out_dir, corpus)
+  partial_dir = os.path.join(build, PARTIAL_DIR)
+  with _Writing(out_dir):
+    staging.recover(out_dir, corpus)
 
-  # 2. Already complete with this plan? Otherwise no stale manifest may survive this point.
-  if os.path.exists(manifest_path):
-    with open(manifest_path) as f:
-      try:
-        old = json.load(f)
-      except ValueError:
-        old = {}
-    if old.get("fingerprint") == fingerprint and all(
-        os.path.exists(os.path.join(corpus_dir, name)) and
-        file_sha256(os.path.join(corpus_dir, name)) == info["sha256"]
-        for name, info in old.get("shards", {}).items()):
-      if os.path.isdir(partial_dir):  # killed after the manifest, before the clean-up
-        shutil.rmtree(partial_dir)
+  # 2. The live output already complete with this plan? Otherwise say why it is redone.
+  old = _read_json(os.path.join(live, MANIFEST)) if os.path.isdir(live) else None
+  if isinstance(old, dict) and old.get("fingerprint") == fingerprint:
+    damage = _intact(live, old)
+    if damage is None:
+      with _Writing(live):
+        staging.discard(os.path.join(live, PARTIAL_DIR))  # killed after the switch
+        staging.discard(build)  # an abandoned build of some other plan
+        staging.tidy(out_dir)
       return old
-    os.remove(manifest_path)
-  plan_path = os.path.join(partial_dir, "plan.json")
-  if os.path.isdir(partial_dir):
-    _remove_stale_tmp(partial_dir)
-    try:
-      with open(plan_path) as f:
-        same_plan = json.load(f).get("fingerprint") == fingerprint
-    except (OSError, ValueError):
-      same_plan = False
-    if not same_plan:
-      shutil.rmtree(partial_dir)
-  os.makedirs(partial_dir, exist_ok=True)
-  if not os.path.exists(plan_path):
-    atomic_write_bytes(plan_path, _json_bytes({"fingerprint": fingerprint}))
+    _notify(corpus, f"{damage}: preparing it again", on_event)
+  elif os.path.lexists(os.path.join(live, MANIFEST)):
+    why = fingerprints.describe_change(
+        old if isinstance(old, dict) else None,
+        _read_json(os.path.join(live, fingerprints.AUDIO_FILES)), settings, audio)
+    _notify(corpus, f"the output in {live} is out of date ({why}): preparing it again; it stays "
+            "valid until the new one is complete", on_event)
 
-  # 3. Shards: skip the ones a previous run finished, write the rest.
+  # 3. The build directory: resume a killed build of this plan, else start it afresh.
+  plan_path = os.path.join(partial_dir, "plan.json")
+  with _Writing(build):
+    if os.path.lexists(build):
+      same_plan = (_read_json(plan_path) or {}).get("fingerprint") == fingerprint
+      if not same_plan or not os.path.isdir(build):
+        staging.discard(build)
+    os.makedirs(partial_dir, exist_ok=True)
+    _remove_stale_tmp(build)
+    _remove_stale_tmp(partial_dir)
+    if not os.path.exists(plan_path):
+      atomic_write_bytes(plan_path, _json_bytes({"fingerprint": fingerprint}))
+    if audio is not None:
+      atomic_write_bytes(os.path.join(build, fingerprints.AUDIO_FILES), _json_bytes(audio))
+
+  # 4. Shards: skip the ones a previous run finished, write the rest.
   stages = max(1, bool(extractors) + bool(gt_config is not None and dimensional))
   bar = _Progress(corpus, stages * len(kept), progress)
   gt = None
@@ -403,7 +488,7 @@ def prepare_corpus(utterances: Iterable[schema.Utterance],
   try:
     for shard in shards:
       sidecar_path = os.path.join(partial_dir, shard.name + ".json")
-      shard_path = os.path.join(corpus_dir, shard.name)
+      shard_path = os.path.join(build, shard.name)
       if _shard_finished(sidecar_path, shard_path):
         bar.advance(stages * len(shard.utterances))
         continue
@@ -412,67 +497,68 @@ def prepare_corpus(utterances: Iterable[schema.Utterance],
       if loader is None and any(e.needs_audio for e in extractors):
         loader = _default_audio_loader()
       sidecar = _write_shard(shard, shard_path, annotator_index, extractors, gt, loader,
-                             skip_bad, bar, stages)
+                             skip_bad, bar, stages, reader_log.sources)
       on_event("shard_written", shard.name)
       atomic_write_bytes(sidecar_path, _json_bytes(sidecar))
       on_event("shard_done", shard.name)
   finally:
     bar.close()
 
-  # 4. The manifest, from the sidecars (as read back from disk, so a resumed run agrees).
+  # 5. The manifest, from the sidecars (as read back from disk, so a resumed run agrees).
   sidecars = []
   for shard in shards:
     with open(os.path.join(partial_dir, shard.name + ".json")) as f:
       sidecars.append(json.load(f))
+  if not sum(side["records"] for side in sidecars):
+    drops = DropLog()
+    for side in sidecars:
+      drops.extend(DropLog.from_manifest(side["dropped"]))
+    staging.discard(build)
+    staging.tidy(out_dir)
+    raise CorpusError(
+        f"corpus {corpus} is empty: all {len(kept)} utterance(s) were dropped ("
+        + "; ".join(f"{k}: {v['count']}" for k, v in drops.as_manifest().items())
+        + "); nothing was written" + (f", and {live} is unchanged" if os.path.isdir(live) else ""))
   manifest = _manifest(shards, sidecars, corpus=corpus, demo=demo, seed=seed,
-                       fingerprint=fingerprint, shard_size=shard_size, annotators=annotators,
-                       extractors=extractors, gt_config=gt_config, dimensional=dimensional,
-                       reader_drops=reader_drops, writer_drops=writer_drops,
-                       merged_ids=merged_ids)
-  planned = {s.name for s in shards}
-  for path in glob.glob(os.path.join(glob.escape(corpus_dir), "*.tfrecord")):
-    if SHARD_RE.match(os.path.basename(path)) and os.path.basename(path) not in planned:
-      os.remove(path)  # a shard of an older plan
-  atomic_write_bytes(manifest_path, _json_bytes(manifest))
+                       fingerprint=fingerprint, settings=settings, shard_size=shard_size,
+                       annotators=annotators, extractors=extractors, gt_config=gt_config,
+                       dimensional=dimensional, reader_drops=reader_drops,
+                       writer_drops=writer_drops, merged_ids=merged_ids)
+  atomic_write_bytes(os.path.join(build, MANIFEST), _json_bytes(manifest))
   on_event("manifest_written", MANIFEST)
-  shutil.rmtree(partial_dir)
+
+  # 6. The switch: the complete build becomes the live output in one step.
+  with _Writing(live):
+    retired = staging.switch(build, live, staging.retired_dir(out_dir, corpus))
+    on_event("switched", corpus)
+    staging.discard(retired)
+    staging.discard(os.path.join(live, PARTIAL_DIR))
+    staging.tidy(out_dir)
   return manifest
 
 
-def _merge_duplicates(utt: schema.Utterance) -> schema.Utterance:
-  """Averages repeated raters; a consensus that was the plain rater mean follows the merge.
-
-  The annotators paper (3.1) averaged duplicate annotations "and adjusted the mean ground truth";
-  where a reader's consensus equals the mean of the unmerged ratings (to 1e-3), it is recomputed
-  over the merged ones. A consensus from elsewhere (e.g. a corpus's own label file) is kept.
-  """
-  merged = labels.merge_duplicate_ratings(utt.ratings)
-  old_mean, new_mean = labels.consensus(utt.ratings), labels.consensus(merged)
-  values = {}
-  for what, before, after in zip(("activation", "valence", "dominance"), old_mean, new_mean):
-    current = getattr(utt, what)
-    if not math.isnan(current) and not math.isnan(before) and abs(current - before) <= 1e-3:
-      values[what] = after
-  return dataclasses.replace(utt, ratings=merged, **values)
-
-
 def _shard_finished(sidecar_path: str, shard_path: str) -> bool:
-  if not (os.path.exists(sidecar_path) and os.path.exists(shard_path)):
+  sidecar = _read_json(sidecar_path)
+  if not isinstance(sidecar, dict) or "sha256" not in sidecar:
     return False
-  try:
-    with open(sidecar_path) as f:
-      expected = json.load(f)["sha256"]
-  except (OSError, ValueError, KeyError):
-    return False
-  return file_sha256(shard_path) == expected
+  if not sidecar.get("records"):  # every utterance dropped: no file
+    return not os.path.exists(shard_path)
+  return os.path.exists(shard_path) and file_sha256(shard_path) == sidecar["sha256"]
+
+
+def _open_records(path: str):
+  """The TFRecord writer (a function, so tests can make it fail as a full disk would)."""
+  return tf.io.TFRecordWriter(path)
 
 
 def _write_shard(shard: Shard, path: str, annotator_index: Dict[str, int], extractors,
                  gt: Optional[GroundTruth], loader, skip_bad: bool, bar: _Progress,
-                 stages: int) -> dict:
+                 stages: int, sources: Optional[Dict[str, str]] = None) -> dict:
   """Computes features and ground truth for one shard and writes it atomically.
 
-  Returns the shard's sidecar: sha256, written ids, drops and per-split feature statistics.
+  Returns the shard's sidecar: sha256, size, written ids, drops and per-split feature
+  statistics. A shard whose utterances were all dropped gets no file (records 0).
+  sources: utterance id -> "file:line" it was read from (named in errors).
   """
   drops = DropLog()
   written, vectors = [], []
@@ -483,8 +569,12 @@ def _write_shard(shard: Shard, path: str, annotator_index: Dict[str, int], extra
       written.append(utt)
     except CorpusError as e:
       if not skip_bad:
-        raise
-      drops.add(e.reason, utt.utterance_id)
+        source = (sources or {}).get(utt.utterance_id)
+        raise CorpusError(f"{e.reason} (pass --skip_bad to drop and count it)", path=e.path,
+                          line=e.line, kind=e.kind,
+                          utterance=f"{utt.corpus}/{utt.utterance_id}" +
+                          (f" (read from {source})" if source else "")) from None
+      drops.add(e.kind, utt.utterance_id, str(e))
     if extractors:
       bar.advance()
   if gt is not None:
@@ -493,18 +583,25 @@ def _write_shard(shard: Shard, path: str, annotator_index: Dict[str, int], extra
     distributions, has_gt = {}, np.zeros(len(written), bool)
   bar.advance(start + stages * len(shard.utterances) - bar.done)  # drops and skipped stages
 
-  tmp = _tmp_path(path)
-  try:
-    with tf.io.TFRecordWriter(tmp) as writer:
-      for i, utt in enumerate(written):
-        truth = {b: d[i] for b, d in distributions.items()} if has_gt[i] else None
-        example = schema.to_example(utt, annotator_index, vectors[i], truth)
-        writer.write(example.SerializeToString(deterministic=True))
-    sha = file_sha256(tmp)
-    _fsync_replace(tmp, path)
-  finally:
-    if os.path.exists(tmp):
-      os.remove(tmp)
+  sha, size = None, 0
+  if written:
+    tmp = _tmp_path(path)
+    try:
+      with _Writing(tmp):
+        try:
+          with _open_records(tmp) as writer:
+            for i, utt in enumerate(written):
+              truth = {b: d[i] for b, d in distributions.items()} if has_gt[i] else None
+              example = schema.to_example(utt, annotator_index, vectors[i], truth)
+              writer.write(example.SerializeToString(deterministic=True))
+        except tf.errors.OpError as e:
+          reason = e.message[len(tmp):].lstrip("; :") if e.message.startswith(tmp) else e.message
+          raise OutputError(None, f"cannot write {tmp}: {reason}", tmp) from None
+        sha, size = file_sha256(tmp), os.path.getsize(tmp)
+        _fsync_replace(tmp, path)
+    finally:
+      if os.path.exists(tmp):
+        os.remove(tmp)
 
   stats = {}
   for e in extractors:
@@ -514,10 +611,9 @@ def _write_shard(shard: Shard, path: str, annotator_index: Dict[str, int], extra
                       ("every", lambda u: True)):
       rows = [v[e.name] for u, v in zip(written, vectors) if keep(u)]
       stats[e.name][key] = _stats(np.stack(rows) if rows else np.zeros((0, e.dim)))
-  return {"name": shard.name, "split": shard.split, "sha256": sha, "records": len(written),
-          "ids": [u.utterance_id for u in written], "has_gt": [bool(x) for x in has_gt],
-          "dropped": {reason: sorted(ids) for reason, ids in sorted(drops.ids.items())},
-          "stats": stats}
+  return {"name": shard.name, "split": shard.split, "sha256": sha, "bytes": size,
+          "records": len(written), "ids": [u.utterance_id for u in written],
+          "has_gt": [bool(x) for x in has_gt], "dropped": drops.as_manifest(), "stats": stats}
 
 
 def _features(utt: schema.Utterance, extractors, loader) -> Dict[str, np.ndarray]:
@@ -538,30 +634,28 @@ def _features(utt: schema.Utterance, extractors, loader) -> Dict[str, np.ndarray
                        f"{utt.utterance_id}, expected ({e.dim},)")
     if not np.all(np.isfinite(vec)):
       raise CorpusError(f"{e.name} features are not finite",
-                        path=utt.audio_path or None, utterance=f"{utt.corpus}/{utt.utterance_id}")
+                        path=utt.audio_path or None, utterance=f"{utt.corpus}/{utt.utterance_id}",
+                        kind="features not finite")
     out[e.name] = vec
   return out
 
 
-def _manifest(shards, sidecars, *, corpus, demo, seed, fingerprint, shard_size, annotators,
-              extractors, gt_config, dimensional, reader_drops, writer_drops, merged_ids) -> dict:
+def _manifest(shards, sidecars, *, corpus, demo, seed, fingerprint, settings, shard_size,
+              annotators, extractors, gt_config, dimensional, reader_drops, writer_drops,
+              merged_ids) -> dict:
   by_id = {u.utterance_id: u for s in shards for u in s.utterances}
   written = [by_id[i] for side in sidecars for i in side["ids"]]
+  written_ids = {u.utterance_id for u in written}
   drops = DropLog()
-  for log in (reader_drops, writer_drops):
-    for reason, ids in log.ids.items():
-      for item in ids:
-        drops.add(reason, item)
+  drops.extend(reader_drops)
+  drops.extend(writer_drops)
   for side in sidecars:
-    for reason, ids in side["dropped"].items():
-      for item in ids:
-        drops.add(reason, item)
+    drops.extend(DropLog.from_manifest(side["dropped"]))
   n_gt = sum(sum(side["has_gt"]) for side in sidecars)
-  if dimensional:
-    few = f"fewer than {labels.MIN_ANNOTATORS} annotators (annotator task)"
-    for utt in written:
-      if labels.count_annotators(utt.ratings) < labels.MIN_ANNOTATORS:
-        drops.add(few, utt.utterance_id)
+  # Written, usable for the categorical task, but too few raters for a ground truth (annotators
+  # paper 3.1): kept, not dropped.
+  few = sorted(u.utterance_id for u in written
+               if dimensional and labels.count_annotators(u.ratings) < labels.MIN_ANNOTATORS)
 
   class_counts = {name: 0 for name in schema.CLASS_NAMES}
   excluded = collections.Counter()
@@ -589,6 +683,7 @@ def _manifest(shards, sidecars, *, corpus, demo, seed, fingerprint, shard_size, 
       "demo": bool(demo),
       "seed": seed,
       "fingerprint": fingerprint,
+      "settings": settings,
       "utterances": len(written),
       "speakers": sorted({u.speaker for u in written if u.speaker}),
       "annotators": annotators,
@@ -601,11 +696,18 @@ def _manifest(shards, sidecars, *, corpus, demo, seed, fingerprint, shard_size, 
       "cww_class_counts": {k: cww_classes[k] for k in sorted(cww_classes)},
       "dropped": drops.as_manifest(),
       "layout": dict(sorted(reader_drops.layout.items())),  # the copy the reader detected
-      "merged_duplicate_raters": {"count": len(merged_ids), "ids": sorted(merged_ids)},
+      "kept_without_ground_truth": {
+          "count": len(few), "ids": few,
+          "reason": f"fewer than {labels.MIN_ANNOTATORS} annotators with activation and valence "
+                    "(written for the categorical task; no annotator-task ground truth)"},
+      "merged_duplicate_raters": {
+          "count": len([i for i in merged_ids if i in written_ids]),
+          "ids": sorted(i for i in merged_ids if i in written_ids)},
       "features": features,
       "ground_truth": (dict(gt_config.as_manifest(), utterances=int(n_gt))
                        if gt_config is not None else None),
       "shard_size": shard_size,
-      "shards": {side["name"]: {"sha256": side["sha256"], "records": side["records"],
-                                "split": side["split"]} for side in sidecars},
+      "shards": {side["name"]: {"sha256": side["sha256"], "bytes": side["bytes"],
+                                "records": side["records"], "split": side["split"]}
+                 for side in sidecars if side["records"]},
   }

@@ -8,6 +8,7 @@ Expected values are computed by hand from the fixture files: a rating r on [lo, 
 import collections
 import math
 import os
+import re
 import shutil
 import tempfile
 
@@ -104,7 +105,8 @@ class CommonTest(_CorpusTest):
     problems = common.Problems(skip_bad=True, dropped=None)
     problems.bad("broken", "/x/file.txt", 3)
     self.assertEqual(problems.dropped.as_manifest(),
-                     {"broken": {"count": 1, "ids": ["/x/file.txt:3"]}})
+                     {"broken": {"count": 1, "ids": ["/x/file.txt:3"],
+                                 "details": {"/x/file.txt:3": "/x/file.txt:3: broken"}}})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -149,7 +151,9 @@ class MspImprovTest(_CorpusTest):
     self.assertRating(r[2], 0.0, -0.75, math.nan, "other")  # "Other-annoyed", D:NaN
 
   def test_duplicate_rater_averaged_and_consensus_adjusted(self):
-    u = _by_id(self.read())["MSP-IMPROV-S02H-M02-R-MF02"]
+    log = errors.DropLog()
+    u = _by_id(self.read(dropped=log))["MSP-IMPROV-S02H-M02-R-MF02"]
+    self.assertEqual(log.merged, ["MSP-IMPROV-S02H-M02-R-MF02"])  # reported for the manifest
     self.assertLen(u.ratings, 2)
     ratings = _ratings(u)
     # A3KB... rated twice: A 2 and 4 (reversed +0.5, -0.5), V 5 and 4 (1, 0.5), D 3 and 3.
@@ -202,8 +206,12 @@ class MspImprovTest(_CorpusTest):
     self.assertLen(ids, 4)
     self.assertNotIn("MSP-IMPROV-S03S-F02-P-FM03", ids)
     [(reason, entry)] = dropped.as_manifest().items()
-    self.assertRegex(reason, message)
-    self.assertEqual(entry, {"count": 1, "ids": ["MSP-IMPROV-S03S-F02-P-FM03"]})
+    # Keyed by the reason class (values taken out, so items group); the message per item.
+    self.assertRegex(reason, errors.reason_class(message))
+    self.assertEqual(reason, errors.reason_class(reason))
+    self.assertEqual((entry["count"], entry["ids"]), (1, ["MSP-IMPROV-S03S-F02-P-FM03"]))
+    self.assertRegex(entry["details"]["MSP-IMPROV-S03S-F02-P-FM03"],
+                     f"{re.escape(path)}:{line}, utterance MSP-IMPROV-S03S-F02-P-FM03: .*{message}")
 
   def test_bad_header_skips_its_rater_lines(self):
     root = self.copy_fixture("msp_improv")
@@ -277,7 +285,9 @@ class IemocapTest(_CorpusTest):
                             "Ses05M_script01_1_F001"]}})
 
   def test_sessions_and_duplicate_evaluator(self):
-    utts = _by_id(self.read())
+    log = errors.DropLog()
+    utts = _by_id(self.read(dropped=log))
+    self.assertEqual(log.merged, ["Ses05M_script01_1_M000"])  # reported for the manifest
     self.assertEqual(utts["Ses05M_script01_1_F000"].cww_split, "validation")
     self.assertEqual(utts["Ses05M_script01_1_F000"].speaker, "Ses05F")
     u = utts["Ses05M_script01_1_M000"]
@@ -343,7 +353,9 @@ class MspPodcastTest(_CorpusTest):
     self.assertRating(ratings["WORKER00000003"], -1 / 3, 0.0, -1 / 3, "other")  # Other-bored
 
   def test_duplicate_worker_averaged_and_consensus_adjusted(self):
-    u = _by_id(self.read())["MSP-PODCAST_0001_0019"]
+    log = errors.DropLog()
+    u = _by_id(self.read(dropped=log))["MSP-PODCAST_0001_0019"]
+    self.assertEqual(log.merged, ["MSP-PODCAST_0001_0019"])  # reported for the manifest
     ratings = _ratings(u)
     self.assertLen(u.ratings, 2)
     # WORKER4: A 5 and 7 -> 6, V 2 and 3 -> 2.5, D 5 and 6 -> 5.5; votes angry, contempt (tie:
@@ -451,7 +463,9 @@ class MuseTest(_CorpusTest):
     self.assertEqual(utts["02_S_q1_u01"].gender, "M")
 
   def test_duplicate_rater_averaged(self):
-    u = _by_id(self.read())["01_NS_q2_u02"]
+    log = errors.DropLog()
+    u = _by_id(self.read(dropped=log))["01_NS_q2_u02"]
+    self.assertEqual(log.merged, ["01_NS_q2_u02"])  # reported for the manifest
     ratings = _ratings(u)
     self.assertLen(u.ratings, 3)
     self.assertRating(ratings["A03"], -0.625, 0.375, math.nan, "")  # (2+3)/2, (6+7)/2 on 1-9

@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from data_prep import labels
-from tfser.data.schema import Rating
+from tfser.data.schema import Rating, Utterance
 
 NAN = math.nan
 
@@ -58,6 +58,20 @@ class MergeTest(parameterized.TestCase):
     self.assertEqual(ratings[0].activation, 0.1)
     self.assertFalse(labels.has_duplicate_annotators(ratings))
     self.assertTrue(labels.has_duplicate_annotators(ratings + ratings[:1]))
+
+  def test_merge_duplicate_raters_adjusts_the_consensus_only_when_merging(self):
+    # The one rule readers and writer share (annotators paper 3.1: averaged, "and adjusted the
+    # mean ground truth"): the consensus becomes the numpy mean of the merged ratings.
+    utt = Utterance("C", "u", activation=0.9, valence=0.9, dominance=NAN, ratings=[
+        Rating("a", 0.5, -0.5, 0.0), Rating("b", -1.0, 1.0, NAN), Rating("a", 0.0, 0.5, 1.0)])
+    self.assertTrue(labels.merge_duplicate_raters(utt))
+    self.assertEqual([r.annotator for r in utt.ratings], ["a", "b"])
+    np.testing.assert_allclose([utt.activation, utt.valence, utt.dominance],
+                               [np.mean([0.25, -1.0]), np.mean([0.0, 1.0]), 0.5])
+    kept = Utterance("C", "v", activation=0.9, valence=0.9, ratings=[
+        Rating("a", 0.5, -0.5), Rating("b", -1.0, 1.0)])
+    self.assertFalse(labels.merge_duplicate_raters(kept))
+    self.assertEqual((kept.activation, kept.valence, len(kept.ratings)), (0.9, 0.9, 2))
 
   @hypothesis.settings(max_examples=40, deadline=None)
   @hypothesis.given(st.lists(st.tuples(st.sampled_from("abcd"),

@@ -91,8 +91,8 @@ class PrepareCsvTest(tf.test.TestCase):
     self.assertEqual(manifest["annotators"], ["r1", "r2", "r3"])
     self.assertEqual(manifest["class_counts"], {"neutral": 1, "happy": 1, "sad": 1, "angry": 1})
     self.assertEqual(manifest["split_counts"], {"test": 1, "train": 2, "validation": 1})
-    self.assertEqual(manifest["dropped"]["fewer than 2 annotators (annotator task)"]["ids"],
-                     ["u3"])
+    self.assertEqual(manifest["dropped"], {})
+    self.assertEqual(manifest["kept_without_ground_truth"]["ids"], ["u3"])  # one rater: kept
     self.assertEqual(sorted(os.listdir(out + "/LAB")),
                      ["manifest.json", "test-00000-of-00001.tfrecord",
                       "train-00000-of-00001.tfrecord", "validation-00000-of-00001.tfrecord"])

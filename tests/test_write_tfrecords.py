@@ -1,11 +1,13 @@
 """data_prep.write_tfrecords: round trip, manifest, sha256, resume, atomicity, bad input."""
 
 import dataclasses
+import fnmatch
 import glob
 import hashlib
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -45,6 +47,13 @@ def _files(directory):
   return out
 
 
+def _find(directory, pattern):
+  """Files under directory (hidden folders such as the build's .partial/ included) matching
+  the fnmatch pattern."""
+  return [os.path.join(base, name) for base, _, names in os.walk(directory)
+          for name in fnmatch.filter(names, pattern)]
+
+
 def _parse_all(corpus_dir, manifest):
   dims = {k: v["dim"] for k, v in manifest["features"].items()}
   records = {}
@@ -80,11 +89,14 @@ class RoundTripTest(tf.test.TestCase):
                                    np.float32([getattr(r, key) for r in merged]))
       self.assertAllEqual(rec["rating_category"].numpy(),
                           [schema.CLASS_INDEX.get(r.category, -1) for r in merged])
-      expected_act = (labels.consensus(merged)[0] if len(merged) != len(utt.ratings)
-                      else utt.activation)
-      np.testing.assert_allclose(float(rec["activation"]), np.float32(expected_act))
-      np.testing.assert_allclose(float(rec["valence"]), np.float32(utt.valence))
-      self.assertTrue(math.isnan(float(rec["dominance"])))
+      # One de-duplication rule (labels.merge_duplicate_raters, as every reader): where raters
+      # were merged the consensus is the mean of the merged ratings; otherwise it is kept.
+      expected = (labels.consensus(merged) if len(merged) != len(utt.ratings)
+                  else (utt.activation, utt.valence, utt.dominance))
+      np.testing.assert_allclose([float(rec[k]) for k in ("activation", "valence", "dominance")],
+                                 np.float32(expected))
+      if len(merged) == len(utt.ratings):
+        self.assertTrue(math.isnan(float(rec["dominance"])))
       np.testing.assert_array_equal(rec["features/fake"].numpy(), extractor(utt, None))
       # No ground truth requested: the parser's default is NaN.
       self.assertTrue(np.all(np.isnan(rec["gt_4x4"].numpy())))
@@ -167,13 +179,17 @@ class ManifestTest(tf.test.TestCase):
                        sum(u.cww_split == split and bool(u.label) for u in utts))
     few = [u.utterance_id for u in utts if labels.count_annotators(u.ratings) < 2]
     self.assertNotEmpty(few)
-    self.assertEqual(manifest["dropped"]["fewer than 2 annotators (annotator task)"],
+    # Too few raters: written (categorical task) and counted as kept without ground truth, not
+    # as dropped.
+    self.assertEqual({k: manifest["kept_without_ground_truth"][k] for k in ("count", "ids")},
                      {"count": len(few), "ids": sorted(few)})
-    self.assertEqual(manifest["dropped"]["malformed evaluation line"],
-                     {"count": 1, "ids": ["bad_utt"]})
+    self.assertEqual(manifest["dropped"], {"malformed evaluation line":
+                                           {"count": 1, "ids": ["bad_utt"]}})
+    # Merged duplicate raters: the writer's own merges and those the reader reports.
     merged = [u.utterance_id for u in utts if labels.has_duplicate_annotators(u.ratings)]
     self.assertNotEmpty(merged)
-    self.assertEqual(manifest["merged_duplicate_raters"]["ids"], sorted(merged))
+    self.assertEqual(manifest["merged_duplicate_raters"],
+                     {"count": len(merged), "ids": sorted(merged)})
     self.assertEqual(manifest["max_ratings"],
                      max(len(labels.merge_duplicate_ratings(u.ratings)) for u in utts))
     # Feature statistics: numpy over the training split (population std).
@@ -197,6 +213,7 @@ class ManifestTest(tf.test.TestCase):
         self.assertEqual(info["sha256"], hashlib.sha256(f.read()).hexdigest())
       n = sum(1 for _ in tf.data.TFRecordDataset(os.path.join(corpus_dir, name)))
       self.assertEqual(info["records"], n)
+      self.assertEqual(info["bytes"], os.path.getsize(os.path.join(corpus_dir, name)))
       self.assertEqual(info["split"], name.split("-")[0])
     self.assertEqual(sorted(os.listdir(corpus_dir)), sorted(on_disk + ["manifest.json"]))
 
@@ -221,6 +238,7 @@ class ManifestTest(tf.test.TestCase):
                                                 "all-00001-of-00002.tfrecord"])
     # No dimensional ratings at all: the annotator task does not apply, nothing is listed.
     self.assertEqual(manifest["dropped"], {})
+    self.assertEqual(manifest["kept_without_ground_truth"]["count"], 0)
     self.assertEqual(manifest["ground_truth"]["utterances"], 0)
     self.assertEqual(manifest["cww_excluded"], {"count": 6, "raw_labels": {"(unlabelled)": 6}})
 
@@ -270,7 +288,7 @@ class ResumeTest(parameterized.TestCase, tf.test.TestCase):
           raise self.Interrupt(shard)
     with self.assertRaises(self.Interrupt):
       _write(fx.make_utterances(23), out, extractors=[fx.FakeExtractor()], on_event=interrupt)
-    self.assertEmpty(glob.glob(out + "/**/.*.tmp", recursive=True))
+    self.assertEmpty(_find(out, ".*.tmp"))
     ex = fx.FakeExtractor()
     _write(fx.make_utterances(23), out, extractors=[ex])
     # Finished shards are not recomputed (an interrupt at "shard_written" leaves no sidecar).
@@ -288,14 +306,15 @@ class ResumeTest(parameterized.TestCase, tf.test.TestCase):
         raise self.Interrupt(shard)
     with self.assertRaises(self.Interrupt):
       _write(fx.make_utterances(23), out, extractors=[fx.FakeExtractor()], on_event=stop)
-    corpus_dir = out + "/TST"
+    build_dir = out + "/.partial/TST"  # the build in progress (data_prep.staging)
+    self.assertFalse(os.path.exists(out + "/TST"))
     # What SIGKILL can leave: a temporary file, a shard whose sidecar is missing, a damaged one.
-    with open(corpus_dir + "/.train-00001-of-00003.tfrecord.tmp", "wb") as f:
+    with open(build_dir + "/.train-00001-of-00003.tfrecord.tmp", "wb") as f:
       f.write(b"half")
-    with open(corpus_dir + "/.partial/.plan.json.tmp", "wb") as f:
+    with open(build_dir + "/.partial/.plan.json.tmp", "wb") as f:
       f.write(b"{")
-    os.remove(corpus_dir + "/.partial/train-00000-of-00003.tfrecord.json")
-    with open(corpus_dir + "/train-00001-of-00003.tfrecord", "r+b") as f:
+    os.remove(build_dir + "/.partial/train-00000-of-00003.tfrecord.json")
+    with open(build_dir + "/train-00001-of-00003.tfrecord", "r+b") as f:
       f.write(b"\0\0\0")
     ex = fx.FakeExtractor()
     _write(fx.make_utterances(23), out, extractors=[ex])
@@ -343,13 +362,13 @@ class AtomicityTest(tf.test.TestCase):
     out = self.get_temp_dir() + "/crash"
     with self.assertRaisesRegex(RuntimeError, "injected crash on utt008"):
       _write(fx.make_utterances(23), out, extractors=[fx.FakeExtractor(fail_on="utt008")])
-    corpus_dir = out + "/TST"
-    self.assertFalse(os.path.exists(corpus_dir + "/manifest.json"))
-    self.assertEmpty(glob.glob(out + "/**/.*.tmp", recursive=True))
-    # utt008 is in the validation shard, planned after the three train shards.
+    self.assertFalse(os.path.exists(out + "/TST"))
+    self.assertEmpty(_find(out, ".*.tmp"))
+    # utt008 is in the validation shard, planned after the three train shards; the finished
+    # ones wait in the build directory for a rerun.
     plan = [sh.name for sh in wt.plan_shards(fx.make_utterances(23), 5)]
     self.assertEqual(plan[3], "validation-00000-of-00001.tfrecord")
-    self.assertEqual(sorted(os.path.basename(p) for p in glob.glob(corpus_dir + "/*.tfrecord")),
+    self.assertEqual(sorted(os.path.basename(p) for p in glob.glob(out + "/.partial/TST/*.tfrecord")),
                      plan[:3])
 
   def test_crash_while_writing_the_shard_file(self):
@@ -366,8 +385,7 @@ class AtomicityTest(tf.test.TestCase):
         _write(utts, out)
     finally:
       wt._write_shard = original
-    self.assertEmpty(glob.glob(out + "/TST/*.tfrecord") + glob.glob(out + "/**/.*.tmp",
-                                                                     recursive=True))
+    self.assertEmpty(_find(out, "*.tfrecord") + _find(out, ".*.tmp"))
 
 
 class BadInputTest(parameterized.TestCase, tf.test.TestCase):
@@ -393,7 +411,10 @@ class BadInputTest(parameterized.TestCase, tf.test.TestCase):
       _write(utts, out)
     self.assertFalse(os.path.exists(out + "/TST"))  # nothing written before validation passed
     manifest = _write(utts, out, skip_bad=True)
-    self.assertEqual(manifest["dropped"][reason], {"count": 1, "ids": ["utt001"]})
+    entry = manifest["dropped"][reason]  # keyed by the reason class, the message per item
+    self.assertEqual((entry["count"], entry["ids"]), (1, ["utt001"]))
+    self.assertRegex(entry.get("details", {}).get("utt001", reason),
+                     re.sub(r"^utterance TST/utt001(\.\*|: )", "", message))
     self.assertEqual(manifest["utterances"], 5)
 
   def test_duplicate_id(self):
@@ -420,12 +441,15 @@ class BadInputTest(parameterized.TestCase, tf.test.TestCase):
       return np.zeros(16, np.float32)
     ex = fx.FakeExtractor(needs_audio=True)
     out = self.get_temp_dir() + "/audio_bad"
-    with self.assertRaisesRegex(CorpusError, r"/nonexistent/utt002.wav: empty audio file"):
+    with self.assertRaisesRegex(CorpusError, r"/nonexistent/utt002.wav, utterance TST/utt002: "
+                                r"empty audio file \(pass --skip_bad"):
       _write(fx.make_utterances(7), out, extractors=[ex], audio_loader=loader)
     self.assertFalse(os.path.exists(out + "/TST/manifest.json"))
     manifest = _write(fx.make_utterances(7), out, extractors=[ex], audio_loader=loader,
                       skip_bad=True)
-    self.assertEqual(manifest["dropped"]["empty audio file"], {"count": 1, "ids": ["utt002"]})
+    self.assertEqual(manifest["dropped"]["empty audio file"],
+                     {"count": 1, "ids": ["utt002"],
+                      "details": {"utt002": "/nonexistent/utt002.wav: empty audio file"}})
     self.assertEqual(manifest["utterances"], 6)
     self.assertEqual(sum(s["records"] for s in manifest["shards"].values()), 6)
 

@@ -41,6 +41,14 @@ class Problems:
     self.dropped.skip_or_raise(error, self.skip_bad, item)
     logging.warning("skipped (--skip_bad): %s", error)
 
+  def source(self, utterance_id: str, path: str, line: int) -> None:
+    """Notes where an utterance was read ("file:line"), for the writer's messages about it."""
+    self.dropped.sources[str(utterance_id)] = f"{path}:{line}"
+
+  def merged(self, utterance_id: str) -> None:
+    """Reports that the utterance's repeated raters were merged (counted in the manifest)."""
+    self.dropped.merged.append(str(utterance_id))
+
   def filtered(self, reason: str, item_id: str) -> None:
     self.dropped.add(reason, item_id)
     logging.info("dropped %s: %s", item_id, reason)
@@ -177,13 +185,15 @@ def parse_msp_entry(text: str, lo: float, hi: float, reverse_activation: bool,
 # ---------------------------------------------------------------------------------------------
 # Duplicates and consensus.
 
-def apply_ratings(utt: schema.Utterance, ratings: Sequence[schema.Rating]) -> None:
-  """Stores the ratings with one rating per annotator (``labels.merge_duplicate_ratings``: the
-  annotators paper averages an annotator's repeated ratings); where duplicates were merged the
-  consensus is recomputed as the mean of the merged ratings (the paper "adjusted the mean ground
-  truth for these samples")."""
-  if labels.has_duplicate_annotators(ratings):
-    utt.ratings = labels.merge_duplicate_ratings(ratings)
-    utt.activation, utt.valence, utt.dominance = labels.consensus(utt.ratings)
-  else:
-    utt.ratings = list(ratings)
+def apply_ratings(utt: schema.Utterance, ratings: Sequence[schema.Rating],
+                  problems: Optional[Problems] = None) -> None:
+  """Stores the ratings with one rating per annotator: ``labels.merge_duplicate_raters`` (the
+  annotators paper averages an annotator's repeated ratings and "adjusted the mean ground truth":
+  where duplicates were merged the consensus becomes the mean of the merged ratings).
+
+  problems: the reader's; a merge is reported to its DropLog (``merged``), so the manifest counts
+  it.
+  """
+  utt.ratings = list(ratings)
+  if labels.merge_duplicate_raters(utt) and problems is not None:
+    problems.merged(utt.utterance_id)

@@ -23,11 +23,15 @@ scale_min and scale_max, label, label_source.
 * audio_path relative to the CSV's directory is resolved against it.
 * Rows of one utterance must agree on audio_path, speaker, split and the optional per-utterance
   columns.
+* The corpus code (``--csv_name``, default CSV) names the output folder: 1-32 letters, digits,
+  ``_`` or ``-``, starting with a letter (no path), and none of the registered corpora's codes
+  (a CSV corpus must not overwrite, say, the IEM folder): :func:`check_name`.
 """
 
 import collections
 import math
 import os
+import re
 from typing import Dict, Iterator, List, Optional
 
 from data_prep import errors
@@ -40,6 +44,23 @@ REQUIRED = ("utterance", "audio_path", "speaker", "split", "annotator", "activat
             "dominance", "category")
 PER_UTTERANCE = ("audio_path", "speaker", "split", "gender", "transcript", "cww_split", "label",
                  "label_source")
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
+
+
+def check_name(name: str) -> str:
+  """Returns ``name`` if it can be a CSV corpus's code; CorpusError naming --csv_name if not."""
+  from data_prep import corpora  # pylint: disable=g-import-not-at-top  (the registry imports us)
+  if not isinstance(name, str) or not _NAME.match(name):
+    raise errors.CorpusError(
+        f"--csv_name={name!r} is not a corpus code: use 1-32 letters, digits, '_' or '-', "
+        "starting with a letter (it names the folder under --out_dir, so no path)")
+  taken = {code.lower(): code for code in corpora.MODULES if code != NAME}
+  taken[corpora.DEMO] = corpora.DEMO
+  if name.lower() in taken:
+    raise errors.CorpusError(
+        f"--csv_name={name!r} is the code of the registered corpus {taken[name.lower()]}: a CSV "
+        "corpus must not overwrite its folder; choose another name")
+  return name
 
 
 def read(root: str, *, skip_bad: bool = False, dropped: Optional[errors.DropLog] = None,
@@ -53,6 +74,7 @@ def read(root: str, *, skip_bad: bool = False, dropped: Optional[errors.DropLog]
     name: the corpus code written into each record.
     manifest: the manifest path (overrides ``root``).
   """
+  check_name(name)
   problems = common.Problems(skip_bad, dropped)
   path = manifest or (os.path.join(root, "manifest.csv") if os.path.isdir(root) else root)
   common.require_file(path, "CSV manifest")
@@ -67,10 +89,11 @@ def read(root: str, *, skip_bad: bool = False, dropped: Optional[errors.DropLog]
   count = 0
   for utt_id, group in rows.items():
     try:
-      utt = _utterance(name, utt_id, group, base, path)
+      utt = _utterance(name, utt_id, group, base, path, problems)
     except errors.CorpusError as e:
       problems.bad(e.reason, path, e.line, utt_id)
       continue
+    problems.source(utt_id, path, group[0][0])
     count += 1
     yield utt
   common.require_nonempty(count, path)
@@ -80,7 +103,7 @@ def _cell(row, key) -> str:
   return (row.get(key) or "").strip()
 
 
-def _utterance(name, utt_id, group, base, path) -> schema.Utterance:
+def _utterance(name, utt_id, group, base, path, problems) -> schema.Utterance:
   first_line, first = group[0]
   for line, row in group[1:]:
     for key in PER_UTTERANCE:
@@ -111,7 +134,7 @@ def _utterance(name, utt_id, group, base, path) -> schema.Utterance:
       split=split, cww_split=cww_split,
       audio_path=os.path.normpath(os.path.join(base, audio)) if audio else "",
       transcript=_cell(first, "transcript"))
-  common.apply_ratings(utt, ratings)
+  common.apply_ratings(utt, ratings, problems)
   utt.activation, utt.valence, utt.dominance = labels.consensus(utt.ratings)
   label = _cell(first, "label").lower()
   if label:

@@ -102,7 +102,7 @@ def _read_file(path, session_dir, dialog, transcripts, problems, cww_validation_
 
   def finish():
     if utt is not None and state == "ok":
-      _apply_answers(utt, answers)
+      _apply_answers(utt, answers, problems)
       return utt
     return None
 
@@ -156,7 +156,7 @@ def _read_file(path, session_dir, dialog, transcripts, problems, cww_validation_
     yield done
 
 
-def _apply_answers(utt: schema.Utterance, answers) -> None:
+def _apply_answers(utt: schema.Utterance, answers, problems) -> None:
   """One Rating per evaluator: its A-line dimensions and its C-line vote (either may be absent).
 
   An evaluator with several A lines (or C lines) on one turn is a duplicate: the lines are
@@ -168,7 +168,7 @@ def _apply_answers(utt: schema.Utterance, answers) -> None:
       val, act, dom = dims[i] if i < len(dims) else (math.nan,) * 3
       ratings.append(schema.Rating(annotator=who, activation=act, valence=val, dominance=dom,
                                    category=votes[i] if i < len(votes) else ""))
-  common.apply_ratings(utt, ratings)
+  common.apply_ratings(utt, ratings, problems)
 
 
 def _turn(line, session_dir, dialog, transcripts, cww_validation_sessions,

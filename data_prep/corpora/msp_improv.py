@@ -96,7 +96,7 @@ def read(root: str, *, skip_bad: bool = False, dropped: Optional[errors.DropLog]
   problems.dropped.layout.update({"labels": os.path.basename(path), "audio": audio_layout})
   count = 0
   for block in _blocks(root, audio_root, path, problems, cww_validation_session):
-    common.apply_ratings(block.utt, block.ratings)
+    common.apply_ratings(block.utt, block.ratings, problems)
     count += 1
     yield block.utt
   common.require_nonempty(count, path, problems.dropped)

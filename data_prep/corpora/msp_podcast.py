@@ -171,7 +171,7 @@ def read(root: str, *, skip_bad: bool = False, dropped: Optional[errors.DropLog]
   for utt_id, utt in utterances.items():
     if utt_id in bad:
       continue
-    common.apply_ratings(utt, ratings[utt_id])
+    common.apply_ratings(utt, ratings[utt_id], problems)
     count += 1
     yield utt
   problems.dropped.layout["split_sets"] = ",".join(sorted(split_sets))

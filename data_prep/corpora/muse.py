@@ -121,7 +121,7 @@ def read(root: str, *, skip_bad: bool = False, dropped: Optional[errors.DropLog]
         raise ValueError("empty Sentence_name")
       if utt_id in seen:
         raise ValueError("duplicate utterance")
-      utt, counts_differ = _utterance(root, row, utt_id, audio, table, not_stressed)
+      utt, counts_differ = _utterance(root, row, utt_id, audio, table, not_stressed, problems)
     except (ValueError, KeyError, TypeError) as e:
       problems.bad(str(e), path, line, utt_id or None)
       continue
@@ -137,7 +137,7 @@ def read(root: str, *, skip_bad: bool = False, dropped: Optional[errors.DropLog]
   common.require_nonempty(count, path, problems.dropped)
 
 
-def _utterance(root, row, utt_id, audio, table: Optional[_Table], not_stressed):
+def _utterance(root, row, utt_id, audio, table: Optional[_Table], not_stressed, problems):
   lo, hi = SCALE
   acts = [common.parse_number(v) for v in row["Activation_Annotation"].split(";") if v.strip()]
   vals = [common.parse_number(v) for v in row["Valence_Annotation"].split(";") if v.strip()]
@@ -175,7 +175,7 @@ def _utterance(root, row, utt_id, audio, table: Optional[_Table], not_stressed):
       transcript=_transcript(root, utt_id), label="", raw_label="", label_source="none",
       activation=common.scale(common.parse_number(row["Activation_Mean"]), lo, hi),
       valence=common.scale(common.parse_number(row["Valence_Mean"]), lo, hi))
-  common.apply_ratings(utt, ratings)
+  common.apply_ratings(utt, ratings, problems)
   return utt, counts_differ
 
 
