@@ -219,9 +219,9 @@ _MIRRORED_SCRIPT = textwrap.dedent("""
     assert np.isfinite(history.history["loss"][0])
     # The trainer under --distribute=mirrored: both logical devices, checkpoints and export.
     import tempfile
-    from tfser.experiments import cww_data
+    from tfser.testing import cww_arrays
     from tfser.experiments.cww import CwwConfig
-    source = cww_data.synthetic_corpora(dim=12, sizes={"CRE": 60, "IEM": 60, "IMP": 60,
+    source = cww_arrays.synthetic_corpora(dim=12, sizes={"CRE": 60, "IEM": 60, "IMP": 60,
                                                        "POD": 60}, unlabelled=None)
     results = cww_train.train(CwwConfig(
         holdout="POD", out_dir=tempfile.mkdtemp(), feature_dim=12, hidden_units=(8,) * 4,
@@ -237,7 +237,8 @@ _MULTI_WORKER_SCRIPT = textwrap.dedent("""
     os.environ["TF_CONFIG"] = json.dumps({"cluster": {"worker": [f"localhost:{port}"]},
                                           "task": {"type": "worker", "index": 0}})
     import numpy as np, tfser, tensorflow as tf
-    from tfser.experiments import cww_data, cww_train
+    from tfser.experiments import cww_train
+    from tfser.testing import cww_arrays
     from tfser.experiments.cww import CwwConfig
     # First, as the launcher does: collective ops are configured before the runtime starts.
     strategy = cww_train.strategy("multi_worker")
@@ -252,7 +253,7 @@ _MULTI_WORKER_SCRIPT = textwrap.dedent("""
       def on_epoch_end(self, epoch, logs=None):
         self.losses.append(float(logs["loss"]))
 
-    source = cww_data.synthetic_corpora(dim=12, sizes={"CRE": 60, "IEM": 60, "IMP": 60,
+    source = cww_arrays.synthetic_corpora(dim=12, sizes={"CRE": 60, "IEM": 60, "IMP": 60,
                                                        "POD": 60}, unlabelled=None)
     def run(distribute, dropout):
       losses = Losses()

@@ -10,7 +10,7 @@ import tfser  # noqa: F401
 import tensorflow as tf
 
 from tfser import report_cww
-from tfser.experiments import cww_data
+from tfser.testing import cww_arrays
 from tfser.experiments import cww_fig1
 from tfser.experiments import cww_train
 from tfser.experiments.cww import CwwConfig, method_config
@@ -70,7 +70,7 @@ class ReportTest(tf.test.TestCase):
 
   def test_report_on_real_tiny_runs(self):
     root = tempfile.mkdtemp(dir=self.get_temp_dir())
-    source = cww_data.synthetic_corpora(dim=DIM, sizes={"CRE": 80, "IEM": 80, "IMP": 80,
+    source = cww_arrays.synthetic_corpora(dim=DIM, sizes={"CRE": 80, "IEM": 80, "IMP": 80,
                                                         "POD": 80}, unlabelled=None)
     for method in ("ce", "cww"):
       config = method_config(method, holdout="IEM", feature_dim=DIM, hidden_units=(16,) * 4,
@@ -105,7 +105,7 @@ class EqualisationTest(tf.test.TestCase):
   """Fig. 1 on the demo: with CWW the training corpora's UAs are more equal than with CE.
 
   The slowest test of the suite (a few minutes on 2 cores, plus preparing the demo once if the
-  cache is empty); also runnable alone as ``python -m tfser.experiments.cww_fig1 --seeds=3``.
+  cache is empty); also runnable alone as ``python -m tfser.launchers.cww_fig1 --seeds=3``.
   """
 
   def test_cww_reduces_the_spread_of_training_uas(self):

@@ -1,4 +1,4 @@
-"""Corpus-wise weights (CWW paper, Eq. 3) and minibatch class weights (Eq. 1) as plain functions.
+"""Corpus-wise weights (CWW paper, Eq. 3) as a plain function (Eq. 1 is ``tfser.losses.cww``).
 
 These are the numbers the training loop uses, kept free of Keras so they can be checked by hand:
 
@@ -22,22 +22,6 @@ from typing import Sequence
 import numpy as np
 
 DEFAULT_LAMBDA_W = 4.0  # the paper's best value of lambda_W (tested over 1..5)
-
-
-def minibatch_class_weights(labels: Sequence[int], num_classes: int = 4) -> np.ndarray:
-  """Eq. 1's alpha_i for one minibatch. labels: int classes ``[M]``. Returns float64 ``[M]``.
-
-  alpha_i = M / (K * n_{y_i}) with n_c the count of class c in the minibatch and K the number of
-  classes present; an empty minibatch gives an empty array.
-  """
-  labels = np.asarray(labels, np.int64).reshape(-1)
-  if labels.size == 0:
-    return np.zeros([0], np.float64)
-  if labels.min() < 0 or labels.max() >= num_classes:
-    raise ValueError(f"labels must lie in [0, {num_classes}); got {labels.min()}..{labels.max()}")
-  counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
-  present = float(np.count_nonzero(counts))
-  return labels.size / (present * counts[labels])
 
 
 def corpus_weights(unweighted_accuracies: Sequence[float],

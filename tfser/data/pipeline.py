@@ -87,12 +87,12 @@ def _block_spec(dims: Dict[str, int], keys: Sequence[str],
 
 def _parse_block(serialized: tf.Tensor, dims: Dict[str, int], keys: Sequence[str],
                  with_ground_truth: bool = False) -> Dict[str, tf.Tensor]:
-  """``schema.parse_example`` of a block ``[K]`` of records at once, restricted to ``keys``.
+  """``tfser.testing.records.parse_example`` of a block ``[K]`` of records, restricted to ``keys``.
 
   Also parses the features in ``dims`` (and both ground truths if ``with_ground_truth``); parsing
   only what a pipeline uses is about 2.5x faster than the full record (the strings and the unused
   ratings dominate). Same spec (``schema.feature_spec``) and version check as
-  ``schema.parse_example``, whose per-record output gains a leading ``[K]`` axis: scalars ``[K]``,
+  ``records.parse_example``, whose per-record output gains a leading ``[K]`` axis: scalars ``[K]``,
   features ``[K, D]``, ``gt_BxB`` ``[K, GT_SEEDS, B * B]`` (NaN where the record has none) and
   ratings ``tf.RaggedTensor`` ``[K, None]`` (row k: record k's ratings, possibly none).
   """

@@ -43,13 +43,11 @@ class DataError(ValueError):
 
 
 def resolve_source(config: CwwConfig):
-  """The data source: ``config.data_dir``, or the embedded demo prepared on first use."""
-  data_dir = config.data_dir
-  if not data_dir:
-    from data_prep import prepare  # pylint: disable=g-import-not-at-top
-    data_dir = prepare.ensure_demo_data(os.path.expanduser(config.demo_dir),
-                                        features=(config.feature_name,), seed=0)
-  return cww_data.PipelineSource(data_dir, config.feature_name)
+  """The data source of ``config.data_dir`` (the launchers prepare the demo and pass its source)."""
+  if not config.data_dir:
+    raise DataError("no data directory: set data_dir, or pass a source (the launcher "
+                    "tfser.launch prepares the embedded demo when --data_dir is unset)")
+  return cww_data.PipelineSource(config.data_dir, config.feature_name)
 
 
 _STRATEGIES: Dict[str, tf.distribute.Strategy] = {}
@@ -189,7 +187,7 @@ def train(config: CwwConfig, source=None, extra_callbacks: Sequence = (),
           verbose: int = 0) -> Dict:
   """Runs one CWW experiment and returns (and writes) its results.
 
-  source: a tfser.experiments.cww_data source (default: ``config.data_dir`` or the demo).
+  source: a tfser.experiments.cww_data source (default: the corpora in ``config.data_dir``).
   extra_callbacks: Keras callbacks run before the checkpoint callback (tests inject failures).
   The Keras precision policy is restored afterwards, so in-process callers are unaffected.
   """

@@ -86,8 +86,7 @@ def _data_dir_and_features():
   features = tuple(FLAGS.features)
   if FLAGS.data_dir:
     return FLAGS.data_dir, features
-  from data_prep.prepare import ensure_demo_data  # pylint: disable=g-import-not-at-top
-  data_dir = ensure_demo_data(FLAGS.demo_dir, features=("is10",), seed=0)
+  data_dir = common.demo_data_dir(FLAGS.demo_dir, features=("is10",))
   try:
     available = pipeline.load_manifest(data_dir, FLAGS.corpus).get("features") or {}
   except FileNotFoundError as e:

@@ -106,6 +106,7 @@ def config_from_flags() -> cww_experiment.CwwConfig:
 
 def main():
   import tensorflow as tf  # pylint: disable=g-import-not-at-top  (tfser is imported already)
+  from tfser.experiments import cww_data  # pylint: disable=g-import-not-at-top
   from tfser.experiments import cww_train  # pylint: disable=g-import-not-at-top
   tf.get_logger().setLevel("WARNING")  # TensorFlow's INFO lines (checkpoint sharding) drown the log
   try:
@@ -117,7 +118,11 @@ def main():
   # Before anything starts the TensorFlow runtime: multi_worker configures collective ops.
   cww_train.strategy(config.distribute)
   try:
-    results = cww_train.train(config, verbose=2)
+    source = None
+    if not config.data_dir:  # the embedded demo, prepared on first use
+      data_dir = common.demo_data_dir(config.demo_dir, (config.feature_name,))
+      source = cww_data.PipelineSource(data_dir, config.feature_name)
+    results = cww_train.train(config, source=source, verbose=2)
   except (cww_train.DataError, FileNotFoundError) as e:
     raise SystemExit(f"tfser.launch --task=cww: {e}") from None
   summary = {k: results[k] for k in ("method", "holdout", "holdout_split", "holdout_ua",
