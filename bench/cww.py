@@ -18,10 +18,10 @@ import tfser  # noqa: F401  (Keras flavour before TensorFlow)
 import tensorflow as tf
 
 from bench import results
-from tfser.experiments import cww_data
+from tfser.tasks.cww import data as cww_data
 from tfser.testing import cww_arrays
-from tfser.experiments import cww_train
-from tfser.experiments.cww import CwwConfig
+from tfser.tasks.cww import train as cww_train
+from tfser.tasks.cww.config import CwwConfig
 
 
 class _StepTimer(tf.keras.callbacks.Callback):

@@ -11,8 +11,8 @@ from absl.testing import parameterized
 import tfser  # noqa: F401
 import tensorflow as tf
 
-from tfser import corpus_weights
-from tfser.losses import cww as cww_losses
+from tfser.tasks.cww import equations as corpus_weights
+from tfser.tasks.cww import equations as cww_losses
 
 
 def minibatch_class_weights(labels: Sequence[int], num_classes: int = 4) -> np.ndarray:

@@ -9,11 +9,11 @@ import numpy as np
 import tfser  # noqa: F401
 import tensorflow as tf
 
-from tfser import report_cww
+from tfser.tasks.cww import report as report_cww
 from tfser.testing import cww_arrays
-from tfser.experiments import cww_fig1
-from tfser.experiments import cww_train
-from tfser.experiments.cww import CwwConfig, method_config
+from tfser.tasks.cww import fig1 as cww_fig1
+from tfser.tasks.cww import train as cww_train
+from tfser.tasks.cww.config import CwwConfig, method_config
 
 DIM = 16
 
@@ -53,7 +53,7 @@ class ReportTest(tf.test.TestCase):
     header = next(l for l in table2 if l.startswith("| Method"))
     self.assertEqual(header, "| Method | CRE | IEM | IMP | POD | Avg |")
     rows = [l for l in table2 if l.startswith("| ") and not l.startswith("| Method")]
-    # tfser.report prints the papers' style: ".7", not "0.7".
+    # tfser.core.report prints the papers' style: ".7", not "0.7".
     # Folds averaged per seed (60 and 70), then mean ± std over the two seeds.
     self.assertEqual(rows[0], "| Within-single-corpus (CE) | " + " | ".join(["65.0 ± 7.1"] * 5)
                      + " |")

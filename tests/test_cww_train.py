@@ -14,8 +14,8 @@ import tensorflow as tf
 
 from tests import testing
 from tfser.testing import cww_arrays
-from tfser.experiments import cww_train
-from tfser.experiments.cww import CwwConfig
+from tfser.tasks.cww import train as cww_train
+from tfser.tasks.cww.config import CwwConfig
 
 DIM = 24
 

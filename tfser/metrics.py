@@ -6,9 +6,10 @@
 * Lin's concordance correlation coefficient with population moments, for consensus and
   per-annotator activation/valence.
 * Unweighted accuracy (mean per-class recall), the corpus-wise-weights paper's UA.
+* The annotators paper's consensus (3.4) of a predicted ``[batch, bins*bins]`` distribution.
 """
 
-from typing import Optional
+from typing import Optional, Sequence
 
 import tfser  # noqa: F401  (Keras flavour before TensorFlow)
 import tensorflow as tf
@@ -202,3 +203,23 @@ class JensenShannonDivergence(tf.keras.metrics.MeanMetricWrapper):
 
   def get_config(self):
     return {"name": self.name, "dtype": self.dtype}
+
+
+PAPER_CONSENSUS_WEIGHTS = {4: (-1.0, -0.5, 0.5, 1.0), 2: (-1.0, 1.0)}
+
+
+def consensus_from_distribution(distribution, bins: int, weights: Optional[Sequence[float]] = None):
+  """``[batch, bins*bins]`` (activation on the first axis) -> ``[batch, 2]`` (act, val).
+
+  The paper's consensus (3.4): sum the distribution along each dimension and multiply the
+  marginal with ``[-1, -0.5, 0.5, 1]`` (4 bins; tfser uses ``[-1, 1]`` for 2 bins and the bin
+  centres for other sizes).
+  """
+  if weights is None:
+    weights = PAPER_CONSENSUS_WEIGHTS.get(
+        bins, [-1 + (2 * i + 1) / bins for i in range(bins)])
+  grid = tf.reshape(distribution, [-1, bins, bins])
+  w = tf.constant(weights, grid.dtype)
+  activation = tf.linalg.matvec(tf.reduce_sum(grid, axis=2), w)
+  valence = tf.linalg.matvec(tf.reduce_sum(grid, axis=1), w)
+  return tf.stack([activation, valence], axis=-1)

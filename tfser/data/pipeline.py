@@ -281,7 +281,7 @@ def cww_dataset(data_dir: str, corpus: str, split: str, *, feature_name: str = "
   split: the records' ``cww_split`` ("train", "validation", "test") or "all" (the whole corpus,
   for a held-out test corpus). Records whose emotion is outside the four classes are skipped.
   speakers: if given, only these speakers' utterances (of ``split``; with "all", across every
-  split: the within-corpus speaker folds of ``tfser.experiments.cww_folds``). Every id must be
+  split: the within-corpus speaker folds of ``tfser.tasks.cww.folds``). Every id must be
   in the manifest's ``speakers`` (ValueError otherwise); an empty list yields nothing.
   normalizer: (mean, std) ``[D]`` for z-normalisation (e.g. :func:`feature_statistics` of the
   training corpora); a zero std leaves that feature centred but unscaled.

@@ -1,4 +1,4 @@
-"""Flags of the annotators task -> AnnotatorsConfig -> tfser.experiments.annotators.run.
+"""Flags of the annotators task -> AnnotatorsConfig -> tfser.tasks.annotators.train.run.
 
     python -m tfser.launch --task=annotators --model=mt --objective=task1+2 --corpus=IMP --seed=0
 
@@ -101,7 +101,7 @@ def _data_dir_and_features():
 
 def config_from_flags():
   """The AnnotatorsConfig of the parsed flags (ValueError naming the flag when one is bad)."""
-  from tfser.experiments import annotators  # pylint: disable=g-import-not-at-top
+  from tfser.tasks.annotators import train as annotators  # pylint: disable=g-import-not-at-top
   from tfser.data import pipeline  # pylint: disable=g-import-not-at-top
   data_dir, features = _data_dir_and_features()
   for flag, corpora in (("corpus", [FLAGS.corpus]), ("zero_shot", FLAGS.zero_shot)):
@@ -152,7 +152,7 @@ def _encoders(features):
 
 
 def main():
-  from tfser.experiments import annotators  # pylint: disable=g-import-not-at-top
+  from tfser.tasks.annotators import train as annotators  # pylint: disable=g-import-not-at-top
   try:
     config = config_from_flags()
   except ValueError as e:

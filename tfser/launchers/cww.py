@@ -1,4 +1,4 @@
-"""Flags of the corpus-wise-weights task -> CwwConfig -> tfser.experiments.cww_train.train.
+"""Flags of the corpus-wise-weights task -> CwwConfig -> tfser.tasks.cww.train.train.
 
 ``python -m tfser.launch --task=cww --holdout=POD`` trains on CRE, IEM and IMP of the embedded
 demo with the paper's CWW method and writes results.json, TensorBoard events, checkpoints and a
@@ -13,7 +13,8 @@ from absl import flags
 from absl import logging
 
 from tfser.launchers import common  # noqa: F401  (shared flags: data_dir, out_dir, seed, ...)
-from tfser.experiments import cww as cww_experiment
+from tfser.tasks.cww import config as cww_experiment
+from tfser.tasks.cww import experiments as cww_experiments
 
 FLAGS = flags.FLAGS
 
@@ -22,10 +23,10 @@ flags.DEFINE_string("holdout", "POD",
                     "corpora train. Tested whole, except POD (its test split), as the paper.")
 flags.DEFINE_list("corpora", list(cww_experiment.CORPORA),
                   "The labelled corpora of the leave-one-corpus-out study.")
-flags.DEFINE_enum("method", "cww", ["within"] + list(cww_experiment.METHODS),
+flags.DEFINE_enum("method", "cww", list(cww_experiments.METHODS),
                   "A row of the paper's Table 2 (presets for the flags below; explicit flags "
                   "override): " + ", ".join(f"{k}={v}" for k, v in
-                                            cww_experiment.TABLE2_LABELS.items()))
+                                            cww_experiments.LABELS.items()))
 if "max_epochs" not in FLAGS:
   flags.DEFINE_integer("max_epochs", 100,
                        "Upper bound on epochs; the paper stops by patience only.")
@@ -106,8 +107,8 @@ def config_from_flags() -> cww_experiment.CwwConfig:
 
 def main():
   import tensorflow as tf  # pylint: disable=g-import-not-at-top  (tfser is imported already)
-  from tfser.experiments import cww_data  # pylint: disable=g-import-not-at-top
-  from tfser.experiments import cww_train  # pylint: disable=g-import-not-at-top
+  from tfser.tasks.cww import data as cww_data  # pylint: disable=g-import-not-at-top
+  from tfser.tasks.cww import train as cww_train  # pylint: disable=g-import-not-at-top
   tf.get_logger().setLevel("WARNING")  # TensorFlow's INFO lines (checkpoint sharding) drown the log
   try:
     config = config_from_flags()

@@ -1,4 +1,4 @@
-"""Entry point of the CWW paper's Fig. 1 check (``tfser.experiments.cww_fig1``):
+"""Entry point of the CWW paper's Fig. 1 check (``tfser.tasks.cww.fig1``):
 
     python -m tfser.launchers.cww_fig1 --seeds=3          # on the demo (prepared on first use)
     python -m tfser.launchers.cww_fig1 --data_dir=DIR     # on prepared corpora
@@ -12,8 +12,8 @@ from typing import Optional, Sequence
 
 import tfser  # noqa: F401  (Keras flavour before TensorFlow)
 
-from tfser.experiments import cww_fig1
-from tfser.experiments.cww import CwwConfig
+from tfser.tasks.cww import fig1 as cww_fig1
+from tfser.tasks.cww.config import CwwConfig
 from tfser.launchers import common
 
 

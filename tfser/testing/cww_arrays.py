@@ -1,7 +1,7 @@
 """In-memory CWW corpora for tests and benchmarks: ``ArraySource`` and ``synthetic_corpora``.
 
 ``ArraySource`` serves numpy arrays through the same interface as
-``tfser.experiments.cww_data.PipelineSource`` (the TFRecord source), so trainer tests exercise
+``tfser.tasks.cww.data.PipelineSource`` (the TFRecord source), so trainer tests exercise
 the same code path without writing records.
 """
 

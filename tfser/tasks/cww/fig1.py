@@ -18,8 +18,8 @@ from scipy import stats
 
 import tfser  # noqa: F401  (Keras flavour before TensorFlow)
 
-from tfser.experiments import cww_train
-from tfser.experiments.cww import CwwConfig
+from tfser.tasks.cww import train as cww_train
+from tfser.tasks.cww.config import CwwConfig
 
 
 def compare_spread(base: CwwConfig, seeds: Sequence[int], source=None) -> Dict:

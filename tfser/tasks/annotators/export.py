@@ -36,8 +36,8 @@ import numpy as np
 import tfser  # noqa: F401  (Keras flavour before TensorFlow)
 import tensorflow as tf
 
-from tfser.experiments.annotators_step import AnnotatorTaskModel
-from tfser.experiments.annotators_step import consensus_from_distribution
+from tfser.tasks.annotators.model import AnnotatorTaskModel
+from tfser.metrics import consensus_from_distribution
 
 WAVEFORM_FEATURES = ("wav2vec2", "bert")
 

@@ -17,9 +17,9 @@ import numpy as np
 import tfser  # noqa: F401  (Keras flavour before TensorFlow)
 import tensorflow as tf
 
-from tfser import callbacks as tfser_callbacks
+from tfser.core import resumable
 from tfser.layers.seeded_dropout import SeededDropout
-from tfser.losses import cww as cww_losses
+from tfser.tasks.cww import equations as cww_losses
 
 
 @tf.keras.utils.register_keras_serializable(package="tfser")
@@ -97,7 +97,7 @@ def build_classifier(input_dim: int = 1582, *, hidden_units: Sequence[int] = (10
   return tf.keras.Model(features, outputs, name=name)
 
 
-class CwwModel(tfser_callbacks.ResumesMidEpoch, tf.keras.Model):
+class CwwModel(resumable.ResumesMidEpoch, tf.keras.Model):
   """Algorithm 1's training model around F (``network``, from :func:`build_classifier`).
 
   Data: dicts ``{"labelled": {corpus: {"features" [M, F], "label" [M], "votes" [M, C]}},
@@ -105,7 +105,7 @@ class CwwModel(tfser_callbacks.ResumesMidEpoch, tf.keras.Model):
   training corpus per step, keyed by the names in ``corpora``.
 
   ``corpus_weights`` ``[D]`` is a non-trainable variable (initialised to 1, Algorithm 1 line 1)
-  that the compiled step reads on every call; :class:`tfser.callbacks.CorpusWeightsCallback`
+  that the compiled step reads on every call; :class:`tfser.tasks.cww.equations.CorpusWeightsCallback`
   assigns it at epoch ends. It is tracked by checkpoints of this model.
 
   Under a tf.distribute strategy each replica sees a slice of every minibatch; the per-class

@@ -28,7 +28,7 @@ class CwwConfig:
   demo_dir: str = "~/.cache/tfser/demo"
   out_dir: str = "runs/latest"
   mode: str = "out_of_corpus"  # or "within_corpus": train and test on the holdout corpus
-  fold: int = 0  # within_corpus: the holdout's speaker fold (tfser.experiments.cww_folds)
+  fold: int = 0  # within_corpus: the holdout's speaker fold (tfser.tasks.cww.folds)
   corpora: Tuple[str, ...] = CORPORA
   holdout_split: str = ""  # "" = HOLDOUT_SPLITS
   unlabelled_corpus: str = "LIBRI"
@@ -74,8 +74,8 @@ class CwwConfig:
 
   def validate(self) -> None:
     """Raises ValueError naming the offending field for settings that cannot run."""
-    from tfser.experiments import cww_folds  # pylint: disable=g-import-not-at-top
-    from tfser.losses import cww as cww_losses  # pylint: disable=g-import-not-at-top
+    from tfser.tasks.cww import folds as cww_folds  # pylint: disable=g-import-not-at-top
+    from tfser.tasks.cww import equations as cww_losses  # pylint: disable=g-import-not-at-top
     if self.holdout not in self.corpora:
       raise ValueError(f"--holdout={self.holdout!r} is not one of the study's corpora "
                        f"{', '.join(self.corpora)}")
@@ -131,17 +131,6 @@ METHODS: Dict[str, Dict] = {
     "cww_pel_al": dict(cww=True, pel="all"),
     "merged": dict(cww=False, merge_corpora=True),
 }
-
-TABLE2_LABELS = {
-    "within": "Within-single-corpus (CE)", "ce": "Out-of-corpus (CE)",
-    "unsup": "Unsup. learning [12]", "soft_label": "Soft label [16]",
-    "label_smoothing": "Label smoothing [17]", "unigram_smoothing": "Unigram smoothing [17]",
-    "focal_loss": "Focal loss [18]", "confidence_penalty": "Confidence penalty [20]",
-    "ce_pel_nl": "CE+PEL_NL", "ce_pel_al": "CE+PEL_AL", "cww": "CWW",
-    "cww_unsup": "CWW+Unsup. learning", "cww_unigram_smoothing": "CWW+Unigram smoothing",
-    "cww_pel_al": "CWW+PEL_AL", "merged": "Merged corpora (CE)",
-}
-
 
 def method_config(method: str, **overrides) -> CwwConfig:
   """The CwwConfig of a Table 2 row (``METHODS`` key, or "within" for the baseline)."""

@@ -31,40 +31,21 @@ quantity that drives ReduceLROnPlateau and early stopping ("the relevant task's 
 losses").
 """
 
-from typing import Callable, Dict, Optional, Sequence
+from typing import Callable, Dict, Optional
 
 import tfser  # noqa: F401  (Keras flavour before TensorFlow)
 import tensorflow as tf
 
-from tfser import callbacks as tfser_callbacks
+from tfser.core import resumable
+from tfser.metrics import consensus_from_distribution
+from tfser.tasks.annotators.config import OBJECTIVES
 from tfser import metrics as metrics_lib
 from tfser.layers.diffkde import DiffKDE
 from tfser.losses.ccc import annotator_ccc_loss
 from tfser.losses.distribution import distribution_cross_entropy
 
-OBJECTIVES = ("baseline", "task1", "task1+2")
 
 # The paper (3.4): consensus from a 4x4 distribution = its marginals times these bin values.
-PAPER_CONSENSUS_WEIGHTS = {4: (-1.0, -0.5, 0.5, 1.0), 2: (-1.0, 1.0)}
-
-
-def consensus_from_distribution(distribution, bins: int, weights: Optional[Sequence[float]] = None):
-  """``[batch, bins*bins]`` (activation on the first axis) -> ``[batch, 2]`` (act, val).
-
-  The paper's consensus (3.4): sum the distribution along each dimension and multiply the
-  marginal with ``[-1, -0.5, 0.5, 1]`` (4 bins; tfser uses ``[-1, 1]`` for 2 bins and the bin
-  centres for other sizes).
-  """
-  if weights is None:
-    weights = PAPER_CONSENSUS_WEIGHTS.get(
-        bins, [-1 + (2 * i + 1) / bins for i in range(bins)])
-  grid = tf.reshape(distribution, [-1, bins, bins])
-  w = tf.constant(weights, grid.dtype)
-  activation = tf.linalg.matvec(tf.reduce_sum(grid, axis=2), w)
-  valence = tf.linalg.matvec(tf.reduce_sum(grid, axis=1), w)
-  return tf.stack([activation, valence], axis=-1)
-
-
 def _numeric(batch):
   """The batch without its string utterance ids (XLA compiles no strings)."""
   return {k: v for k, v in batch.items() if v.dtype != tf.string}
@@ -90,7 +71,7 @@ class _Task1Loss(tf.keras.metrics.Metric):
     self.valence.reset_state()
 
 
-class AnnotatorTaskModel(tfser_callbacks.ResumesMidEpoch, tf.keras.Model):
+class AnnotatorTaskModel(resumable.ResumesMidEpoch, tf.keras.Model):
   """A network plus the paper's objective; train with ``compile(optimizer)`` and ``fit``.
 
   Args:
