@@ -59,7 +59,8 @@ def _masked_moments(x, y, mask):
   return n, mean_x, mean_y, var_x, var_y, cov
 
 
-def _ccc_from_moments(mean_x, mean_y, var_x, var_y, cov):
+def ccc_from_moments(mean_x, mean_y, var_x, var_y, cov):
+  """Lin's CCC from population moments (tensors or arrays, any matching shape); 0 for 0/0."""
   denominator = var_x + var_y + tf.square(mean_x - mean_y)
   # Both series constant and equal: perfect agreement by the formula's limit is undefined; 0/0 is
   # reported as 0 (no evidence of concordance) rather than NaN, so a loss stays finite.
@@ -73,7 +74,7 @@ def concordance_correlation_coefficient(x, y, mask=None):
   to include (None = all). Returns a scalar; 0 when the denominator is 0.
   """
   _, mean_x, mean_y, var_x, var_y, cov = _masked_moments(x, y, mask)
-  return _ccc_from_moments(mean_x, mean_y, var_x, var_y, cov)
+  return ccc_from_moments(mean_x, mean_y, var_x, var_y, cov)
 
 
 def per_class_recall(labels, predictions, num_classes: int = 4):
@@ -137,7 +138,7 @@ class ConcordanceCorrelation(tf.keras.metrics.Metric):
     var_x = sxx / n - mean_x * mean_x
     var_y = syy / n - mean_y * mean_y
     cov = sxy / n - mean_x * mean_y
-    return tf.cast(_ccc_from_moments(mean_x, mean_y, var_x, var_y, cov), self.dtype)
+    return tf.cast(ccc_from_moments(mean_x, mean_y, var_x, var_y, cov), self.dtype)
 
   def reset_state(self):
     self._sums.assign(tf.zeros([6], tf.float64))

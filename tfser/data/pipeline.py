@@ -35,6 +35,7 @@ import tfser  # noqa: F401  (Keras flavour before TensorFlow)
 import tensorflow as tf
 
 from tfser.data import schema
+from tfser.data import standardize as standardize_lib
 from tfser.data.manifest import (feature_dims, feature_statistics, list_corpora,  # noqa: F401
                                  load_manifest, shard_paths, split_size)
 
@@ -184,7 +185,7 @@ def _normalizer(normalizer, dim: int, where: str):
   if mean.shape != (dim,) or std.shape != (dim,):
     raise ValueError(f"{where}: normalizer shapes {mean.shape} and {std.shape} do not match the "
                      f"feature width ({dim},)")
-  std = np.where(std > 1e-8, std, 1.0)
+  std = standardize_lib.safe_std(std)
   return tf.constant(mean, tf.float32), tf.constant(std, tf.float32)
 
 

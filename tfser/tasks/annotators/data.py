@@ -11,6 +11,7 @@ import tfser  # noqa: F401  (Keras flavour before TensorFlow)
 import tensorflow as tf
 
 from tfser.data import pipeline
+from tfser.data import standardize as standardize_lib
 from tfser.tasks.annotators.config import AnnotatorsConfig
 
 
@@ -34,7 +35,7 @@ def _standardizer(mean: np.ndarray, std: np.ndarray):
   std = tf.constant(std, tf.float32)
 
   def apply(batch):
-    return dict(batch, features=(batch["features"] - mean) / std)
+    return dict(batch, features=standardize_lib.standardize(batch["features"], mean, std))
   return apply
 
 
@@ -66,7 +67,7 @@ def load_data(config: AnnotatorsConfig) -> AnnotatorData:
       stds.append(s)
     mean = np.concatenate(means).astype(np.float32)
     std = np.concatenate(stds).astype(np.float32)
-    std = np.where(std > 1e-8, std, 1.0).astype(np.float32)
+    std = standardize_lib.safe_std(std).astype(np.float32)
 
 
   def dataset(corpus, split, train=False):

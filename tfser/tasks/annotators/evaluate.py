@@ -60,10 +60,9 @@ def per_annotator_ccc(annotator_ids, truth, predictions):
   var_x = np.bincount(group, dx * dx) / n
   var_y = np.bincount(group, dy * dy) / n
   cov = np.bincount(group, dx * dy) / n
-  denominator = var_x + var_y + (mean_x - mean_y) ** 2
-  with np.errstate(divide="ignore", invalid="ignore"):
-    ccc = np.where(denominator > 0, 2 * cov / denominator, 0.0)
-  return ccc, n.astype(np.int64)
+  ccc = metrics_lib.ccc_from_moments(*(tf.constant(v, tf.float64)
+                                        for v in (mean_x, mean_y, var_x, var_y, cov)))
+  return ccc.numpy(), n.astype(np.int64)
 
 
 def make_predict_fn(task_model: AnnotatorTaskModel, element_spec, *, all_heads: bool = False,

@@ -37,6 +37,7 @@ import tfser  # noqa: F401  (Keras flavour before TensorFlow)
 import tensorflow as tf
 
 from tfser.core import resumable
+from tfser.losses import ccc as ccc_losses
 from tfser.metrics import consensus_from_distribution
 from tfser.tasks.annotators.config import OBJECTIVES
 from tfser import metrics as metrics_lib
@@ -49,26 +50,6 @@ from tfser.losses.distribution import distribution_cross_entropy
 def _numeric(batch):
   """The batch without its string utterance ids (XLA compiles no strings)."""
   return {k: v for k, v in batch.items() if v.dtype != tf.string}
-
-
-class _Task1Loss(tf.keras.metrics.Metric):
-  """2 - CCC_act - CCC_val accumulated over every rating seen this epoch."""
-
-  def __init__(self, name="loss_task1", **kwargs):
-    super().__init__(name=name, **kwargs)
-    self.activation = metrics_lib.ConcordanceCorrelation(name="ccc_act")
-    self.valence = metrics_lib.ConcordanceCorrelation(name="ccc_val")
-
-  def update_state(self, ratings, predictions, mask):
-    self.activation.update_state(ratings[..., 0], predictions[..., 0], sample_weight=mask)
-    self.valence.update_state(ratings[..., 1], predictions[..., 1], sample_weight=mask)
-
-  def result(self):
-    return 2.0 - self.activation.result() - self.valence.result()
-
-  def reset_state(self):
-    self.activation.reset_state()
-    self.valence.reset_state()
 
 
 class AnnotatorTaskModel(resumable.ResumesMidEpoch, tf.keras.Model):
@@ -115,7 +96,7 @@ class AnnotatorTaskModel(resumable.ResumesMidEpoch, tf.keras.Model):
     self.tasks = tasks
     self._train_metrics = {t: tf.keras.metrics.Mean(name=f"loss_{t}") for t in tasks}
     self._train_total = tf.keras.metrics.Mean(name="loss")
-    self._val_task1 = _Task1Loss()
+    self._val_task1 = ccc_losses.Task1LossMetric()
     self._val_task2 = tf.keras.metrics.Mean(name="loss_task2")
     self._val_baseline = tf.keras.metrics.Mean(name="loss_baseline")
     self._val_tvd = metrics_lib.TotalVariationDistance(name="tvd")

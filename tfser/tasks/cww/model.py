@@ -18,6 +18,7 @@ import tfser  # noqa: F401  (Keras flavour before TensorFlow)
 import tensorflow as tf
 
 from tfser.core import resumable
+from tfser.data import standardize as standardize_lib
 from tfser.layers.seeded_dropout import SeededDropout
 from tfser.tasks.cww import equations as cww_losses
 
@@ -30,7 +31,8 @@ class FeatureNormalization(tf.keras.layers.Layer):
   ``min_std`` (constant features) is replaced by 1 so no feature divides by zero.
   """
 
-  def __init__(self, dim: int, mean=None, std=None, min_std: float = 1e-8, **kwargs):
+  def __init__(self, dim: int, mean=None, std=None, min_std: float = standardize_lib.MIN_STD,
+               **kwargs):
     super().__init__(**kwargs)
     self.dim = int(dim)
     self.min_std = float(min_std)
@@ -43,7 +45,7 @@ class FeatureNormalization(tf.keras.layers.Layer):
   def build(self, input_shape):
     if input_shape[-1] is not None and int(input_shape[-1]) != self.dim:
       raise ValueError(f"features have width {input_shape[-1]}, the model expects {self.dim}")
-    std = np.where(self._init_std > self.min_std, self._init_std, 1.0).astype(np.float32)
+    std = standardize_lib.safe_std(self._init_std, self.min_std).astype(np.float32)
     self.mean = self.add_weight("mean", [self.dim], dtype=tf.float32, trainable=False,
                                 initializer=tf.constant_initializer(self._init_mean))
     self.std = self.add_weight("std", [self.dim], dtype=tf.float32, trainable=False,
@@ -51,7 +53,7 @@ class FeatureNormalization(tf.keras.layers.Layer):
     super().build(input_shape)
 
   def call(self, inputs):
-    x = (tf.cast(inputs, tf.float32) - self.mean) / self.std
+    x = standardize_lib.standardize(inputs, self.mean, self.std)
     return tf.cast(x, self.compute_dtype)
 
   def get_config(self):
