@@ -2,7 +2,8 @@
 
 The commands (tests/acceptance_runs.py: CWW ce, cww, cww_pel_al, focal_loss with holdout POD and
 IEM, the within-corpus benchmark's fold 0; annotators baseline, MT task1, MT task1+2, one-hot,
-each with a zero-shot corpus) run through the launchers' flag parsing, on CPU with determinism,
+each with a zero-shot corpus; two of them again by their ``--experiment`` name) run through the
+launchers' flag parsing, on CPU with determinism,
 so a refactor that changes any number (a metric, a corpus weight, a class count) fails here.
 """
 
@@ -25,6 +26,10 @@ class AcceptanceMetricsTest(unittest.TestCase):
       self.assertEqual(sorted(expected), sorted(runs), f"{task}: recorded runs")
       for name in runs:
         diffs = acceptance_runs.compare(expected[name], actual[task][name], f"{task}/{name}")
+        self.assertEqual(diffs, [], "\n".join(diffs[:20]))
+      # The same runs selected by their registry name (--experiment) give the same metrics.
+      for name, (recorded, _) in acceptance_runs.BY_NAME[task].items():
+        diffs = acceptance_runs.compare(expected[recorded], actual[task][name], f"{task}/{name}")
         self.assertEqual(diffs, [], "\n".join(diffs[:20]))
 
   def test_compare_finds_a_changed_number(self):

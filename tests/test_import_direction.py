@@ -4,6 +4,8 @@
   (``tfser/launchers/``) are the only tfser modules that may: they prepare the embedded demo.
 * ``tfser.testing`` (generated corpora, in-memory sources) serves tests and benchmarks; the
   library never imports it (entry points may, for ``--synthetic``).
+* launchers -> tasks -> core, data, ops, layers, models, losses, metrics: nothing below the
+  tasks imports them, nothing but launch.py imports the launchers.
 """
 
 import ast
@@ -60,6 +62,14 @@ class ImportDirectionTest(unittest.TestCase):
     offenders = [path for path, names in library_modules()
                  if not _under(path, "launchers") and not path.endswith("launch.py")
                  and any(n.startswith("tfser.launchers") or n == "tfser.launch" for n in names)]
+    self.assertEqual(offenders, [])
+
+  def test_layers_below_the_tasks_never_import_them(self):
+    # launchers -> tasks -> core, data, ops, layers, models, losses, metrics (never upward).
+    below = ("core", "data", "ops", "layers", "models", "losses")
+    offenders = [path for path, names in library_modules()
+                 if (any(_under(path, p) for p in below) or path.endswith("metrics.py"))
+                 and any(n == "tfser.tasks" or n.startswith("tfser.tasks.") for n in names)]
     self.assertEqual(offenders, [])
 
   def test_the_check_sees_imports_inside_functions(self):

@@ -13,6 +13,9 @@ for them are marked "not in the paper".
 import dataclasses
 from typing import Dict, Optional, Tuple
 
+from tfser.core.flags import NO_FLAG
+from tfser.core.flags import setting
+
 CORPORA = ("CRE", "IEM", "IMP", "POD")
 # Paper 3.2: the whole corpus is the test set for CRE, IEM and IMP; POD's test split for POD.
 HOLDOUT_SPLITS = {"CRE": "all", "IEM": "all", "IMP": "all", "POD": "test"}
@@ -22,55 +25,82 @@ DISTRIBUTE = ("none", "mirrored", "multi_worker")
 
 @dataclasses.dataclass(frozen=True)
 class CwwConfig:
-  """One CWW run. Units: learning rate per step, epochs = Algorithm 1 passes."""
-  holdout: str = "POD"
-  data_dir: Optional[str] = None  # None: the embedded demo, prepared under demo_dir
-  demo_dir: str = "~/.cache/tfser/demo"
-  out_dir: str = "runs/latest"
-  mode: str = "out_of_corpus"  # or "within_corpus": train and test on the holdout corpus
-  fold: int = 0  # within_corpus: the holdout's speaker fold (tfser.tasks.cww.folds)
-  corpora: Tuple[str, ...] = CORPORA
-  holdout_split: str = ""  # "" = HOLDOUT_SPLITS
-  unlabelled_corpus: str = "LIBRI"
-  feature_name: str = "is10"
-  feature_dim: int = 1582  # IS10; 0 = whatever the data holds
-  num_classes: int = 4
+  """One CWW run. Units: learning rate per step, epochs = Algorithm 1 passes.
+
+  Each field is declared once with its help text and default (``tfser.core.flags.setting``);
+  ``tfser/launchers/cww.py`` generates the flags from them (``--helpfull`` lists them). Fields
+  marked NO_FLAG are set by the shared flags (``tfser/launchers/common.py``) or only in code.
+  """
+  holdout: str = setting("POD", "The unseen test corpus, one of --corpora (CRE, IEM, IMP, POD); "
+                         "the other corpora train. Tested whole, except POD (its test split), "
+                         "as the paper.")
+  data_dir: Optional[str] = setting(None, "Prepared corpora (None: the launcher's demo).",
+                                    flag=NO_FLAG)
+  demo_dir: str = setting("~/.cache/tfser/demo", "Where the demo is prepared.", flag=NO_FLAG)
+  out_dir: str = setting("runs/latest", "Run directory.", flag=NO_FLAG)
+  mode: str = setting("out_of_corpus", "out_of_corpus (train on the others) or within_corpus "
+                      "(train on --holdout).", choices=MODES)
+  fold: int = setting(0, "Within-corpus benchmark (--method=within): the holdout's speaker fold, "
+                      "0-based (paper 3.2: CRE 10 folds of 10 test / 9 validation / 72 training "
+                      "speakers; IEM 10 and IMP 12 leave-one-speaker-out folds, validation the "
+                      "test speaker's session partner; POD 1, its fixed splits).")
+  corpora: Tuple[str, ...] = setting(CORPORA, "The labelled corpora of the leave-one-corpus-out "
+                                     "study.")
+  holdout_split: str = setting("", "Split of the holdout to test on ('' = paper's).")
+  unlabelled_corpus: str = setting("LIBRI", "Unlabelled corpus for PEL / reconstruction.")
+  feature_name: str = setting("is10", "Feature set stored by data_prep (IS10: 1582).")
+  feature_dim: int = setting(1582, "Expected feature width (0 = whatever the data has).")
+  num_classes: int = setting(4, "Emotion classes (neutral, happy, sad, angry).", flag=NO_FLAG)
   # Model (3.3).
-  hidden_units: Tuple[int, ...] = (1024, 1024, 512, 512)
-  dropout: float = 0.5
+  hidden_units: Tuple[int, ...] = setting((1024, 1024, 512, 512), "Hidden layer widths (3.3).",
+                                          flag=NO_FLAG)
+  dropout: float = setting(0.5, "Dropout after every hidden layer (3.3).", flag=NO_FLAG)
   # Optimisation (3.3).
-  learning_rate: float = 2e-4
-  batch_size: int = 32  # M^(d)
-  unlabelled_batch_size: int = 32  # M in Eq. 4
-  max_epochs: int = 100  # the paper stops by patience only; an upper bound (not in the paper)
-  patience: int = 5
-  lr_patience: int = 2
-  lr_factor: float = 0.1
-  max_steps_per_epoch: int = 0  # 0 = the smallest corpus's minibatches (Algorithm 1)
+  learning_rate: float = setting(2e-4, "Adam learning rate (paper: 0.0002).",
+                                 flag="cww_learning_rate")
+  batch_size: int = setting(32, "M^(d), the minibatch per corpus (--batch_size).", flag=NO_FLAG)
+  unlabelled_batch_size: int = setting(32, "M in Eq. 4 (--batch_size).", flag=NO_FLAG)
+  max_epochs: int = setting(100, "Upper bound on epochs; the paper stops by patience only.")
+  patience: int = setting(5, "Early-stopping patience on the mean validation UA.",
+                          flag="cww_patience")
+  lr_patience: int = setting(2, "Epochs without improvement before LR x lr_factor.",
+                             flag="cww_lr_patience")
+  lr_factor: float = setting(0.1, "Learning-rate reduction factor.", flag="cww_lr_factor")
+  max_steps_per_epoch: int = setting(0, "Cap on steps per epoch (0 = Algorithm 1's).")
   # Method (2.1-2.2 and the compared methods).
-  cww: bool = True
-  lambda_w: float = 4.0
-  target: str = "onehot"  # onehot | uniform | unigram | soft
-  smoothing: float = 0.1  # label smoothing epsilon (not in the paper)
-  focal_gamma: float = 0.0  # focal loss gamma; Lin et al.'s 2.0 when enabled (not in the paper)
-  confidence_penalty: float = 0.0  # beta (not in the paper)
-  pel: str = "none"  # none | neutral (PEL_NL) | all (PEL_AL)
-  lambda_l: float = 1e-3
-  reconstruction: bool = False  # the unsupervised branch (Neumann and Vu)
-  reconstruction_units: Tuple[int, ...] = (1024, 1582)
-  reconstruction_layer: int = 2
-  reconstruction_weight: float = 1.0  # (not in the paper)
-  merge_corpora: bool = False
+  cww: bool = setting(True, "Corpus-wise weights in the loss (Eq. 2-3).")
+  lambda_w: float = setting(4.0, "lambda_W of Eq. 3 (paper: 4, tested over 1..5).")
+  target: str = setting("onehot", "Cross-entropy target: one-hot; uniform or unigram label "
+                        "smoothing; soft labels from annotator votes.", flag="label_target",
+                        choices=("onehot", "uniform", "unigram", "soft"))
+  smoothing: float = setting(0.1, "Label smoothing epsilon (not in the paper).",
+                             flag="label_smoothing")
+  focal_gamma: float = setting(0.0, "Focal loss gamma; 0 = cross-entropy (method focal_loss: 2).")
+  confidence_penalty: float = setting(0.0, "Confidence penalty beta (method confidence_penalty: "
+                                      "0.1).")
+  pel: str = setting("none", "Pseudo-emotion labels (Eq. 4) on the unlabelled corpus: PEL_NL "
+                     "(neutral) or PEL_AL (all-ones).", choices=("none", "neutral", "all"))
+  lambda_l: float = setting(1e-3, "lambda_L of Eq. 4 (paper: 0.001).")
+  reconstruction: bool = setting(False, "The unsupervised reconstruction branch (1024, 1582) on "
+                                 "the second layer.")
+  reconstruction_units: Tuple[int, ...] = setting((1024, 1582), "Reconstruction branch widths "
+                                                  "(the last: the feature width).", flag=NO_FLAG)
+  reconstruction_layer: int = setting(2, "Hidden layer feeding the branch.", flag=NO_FLAG)
+  reconstruction_weight: float = setting(1.0, "Weight of the reconstruction loss.")
+  merge_corpora: bool = setting(False, "Merge the training corpora into one stream (no CWW).")
   # Runtime.
-  seed: int = 0
-  deterministic: bool = True
-  jit: bool = False
-  mixed_precision: bool = False
-  distribute: str = "none"
-  checkpoint_every_steps: int = 50
-  eval_batch_size: int = 256
-  export: bool = True
-  method: str = "custom"  # the Table 2 row name, recorded in results.json
+  seed: int = setting(0, "Random seed (--seed).", flag=NO_FLAG)
+  deterministic: bool = setting(True, "Op determinism (--deterministic).", flag=NO_FLAG)
+  jit: bool = setting(False, "XLA train step (--jit).", flag=NO_FLAG)
+  mixed_precision: bool = setting(False, "mixed_float16 (--mixed_precision).", flag=NO_FLAG)
+  distribute: str = setting("none", "tf.distribute strategy: none, mirrored (all local devices), "
+                            "multi_worker (TF_CONFIG).", choices=DISTRIBUTE)
+  checkpoint_every_steps: int = setting(50, "Resumable checkpoint every N steps (and at every "
+                                        "epoch end).")
+  eval_batch_size: int = setting(256, "Batch size of evaluation passes.", flag=NO_FLAG)
+  export: bool = setting(True, "Write the SavedModel.")
+  method: str = setting("custom", "The Table 2 row name, recorded in results.json (--method).",
+                        flag=NO_FLAG)
 
   def validate(self) -> None:
     """Raises ValueError naming the offending field for settings that cannot run."""
