@@ -24,7 +24,7 @@ import tfser  # noqa: F401  (Keras flavour before TensorFlow)
 import tensorflow as tf
 
 from bench import results as bench_results
-from tfser.experiments.annotators_step import AnnotatorTaskModel
+from tfser.tasks.annotators.model import AnnotatorTaskModel
 from tfser.layers.diffkde import DiffKDE
 from tfser.models.annotator_builder import build_annotator_model
 from tfser.models.annotator_config import AnnotatorModelConfig

@@ -18,9 +18,10 @@ import tfser  # noqa: F401  (Keras flavour before TensorFlow)
 import tensorflow as tf
 
 from bench import results
-from tfser.experiments import cww_data
-from tfser.experiments import cww_train
-from tfser.experiments.cww import CwwConfig
+from tfser.tasks.cww import data as cww_data
+from tfser.testing import cww_arrays
+from tfser.tasks.cww import train as cww_train
+from tfser.tasks.cww.config import CwwConfig
 
 
 class _StepTimer(tf.keras.callbacks.Callback):
@@ -79,7 +80,7 @@ def main(argv=None):
     source = cww_data.PipelineSource(args.data_dir)
     where = f"TFRecords in {args.data_dir}"
   else:
-    source = cww_data.synthetic_corpora(dim=1582, sizes={"CRE": 600, "IEM": 600, "IMP": 600,
+    source = cww_arrays.synthetic_corpora(dim=1582, sizes={"CRE": 600, "IEM": 600, "IMP": 600,
                                                          "POD": 200}, unlabelled=None)
     where = "synthetic in-memory corpora (3 x 360 training utterances, 1582 features)"
   no_jit = time_steps(config, source, args.steps)

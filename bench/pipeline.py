@@ -1,6 +1,6 @@
 """Input pipeline throughput against the train step it feeds (goal: the pipeline >= 10x faster).
 
-Writes TFRecords with random features through ``tfser.data.synthetic`` (the writer's layout):
+Writes TFRecords with random features through ``tfser.testing.synthetic`` (the writer's layout):
 
   * demo-sized: three CWW corpora of 360, 320 and 300 utterances with 1582-d IS10 features, and
     one annotator corpus of 420 utterances with 1536-d features and 3-10 ratings each from 80
@@ -45,7 +45,7 @@ import tensorflow as tf  # noqa: E402
 from bench import results  # noqa: E402
 from tfser.data import pipeline  # noqa: E402
 from tfser.data import schema  # noqa: E402
-from tfser.data import synthetic  # noqa: E402
+from tfser.testing import synthetic  # noqa: E402
 
 CWW_CORPORA = {"CRE": 360, "IEM": 320, "IMP": 300}
 ANNOTATOR_UTTERANCES = 420

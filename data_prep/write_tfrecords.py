@@ -58,7 +58,7 @@ from data_prep.errors import CorpusError, DropLog, OutputError
 from data_prep.ground_truth import GroundTruth, GroundTruthConfig, get_ground_truth
 from tfser.data import schema
 
-MANIFEST = "manifest.json"
+from tfser.data.manifest import MANIFEST  # noqa: E402,F401  (the file name, defined once)
 PARTIAL_DIR = ".partial"
 DEFAULT_SHARD_SIZE = 512
 SHARD_RE = re.compile(r"^(?P<split>[a-z]+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.tfrecord$")

@@ -39,3 +39,10 @@ run_annotators() {
     --min_epochs="${MIN_EPOCHS}" --verbose=0 "${DATA_FLAGS[@]}" ${QUICK_FLAGS} \
     ${EXTRA_FLAGS:-} "$@"
 }
+
+# experiment_rows PREFIX: "model:objective" of every named experiment under PREFIX (registry:
+# python -m tfser.launch --list_experiments), space-separated, in the table's order.
+experiment_rows() {
+  "${PYTHON}" -m tfser.launch --list_experiments="$1" \
+    | sed -n 's/.*--model=\([^ \t]*\) --objective=\([^ \t]*\).*/\1:\2/p' | tr '\n' ' '
+}

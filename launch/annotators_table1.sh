@@ -30,9 +30,11 @@ CORPUS=${CORPUS:-IMP}
 OUT=${OUT:-runs/annotators_table1}
 # shellcheck source=launch/annotators_common.sh
 source "$(dirname "$0")/annotators_common.sh"
+# The table's rows (model:objective), from the registry of named experiments.
+ROWS=$(experiment_rows annotators/table1/)
 
 for seed in ${SEEDS}; do
-  for run in baseline:baseline mt:task1 mt:task1+2 onehot:task1 onehot:task1+2; do
+  for run in ${ROWS}; do
     model=${run%%:*}
     objective=${run#*:}
     run_annotators "${OUT}/${CORPUS}/${model}_${objective/+/plus}/seed${seed}" \
@@ -40,5 +42,5 @@ for seed in ${SEEDS}; do
   done
 done
 
-"${PYTHON}" -m tfser.report_annotators --table=1 --corpus="${CORPUS}" --runs="${OUT}/${CORPUS}" \
+"${PYTHON}" -m tfser.tasks.annotators.report --table=1 --corpus="${CORPUS}" --runs="${OUT}/${CORPUS}" \
   --out="${OUT}/table1"

@@ -34,6 +34,8 @@ fi
 QUICK_HARD_KDE_GRID=0  # Table 2 has no hard-KDE ablation.
 # shellcheck source=launch/annotators_common.sh
 source "$(dirname "$0")/annotators_common.sh"
+# The table's rows (model:objective), from the registry of named experiments.
+ROWS=$(experiment_rows annotators/table2/)
 
 for train in ${TRAIN_CORPORA}; do
   zero_shot=""
@@ -42,7 +44,7 @@ for train in ${TRAIN_CORPORA}; do
     zero_shot="${zero_shot:+${zero_shot},}${other}"
   done
   for seed in ${SEEDS}; do
-    for run in baseline:baseline mt:task1 mt:task1+2; do
+    for run in ${ROWS}; do
       model=${run%%:*}
       objective=${run#*:}
       run_annotators "${OUT}/${train}/${model}_${objective/+/plus}/seed${seed}" \
@@ -51,4 +53,4 @@ for train in ${TRAIN_CORPORA}; do
   done
 done
 
-"${PYTHON}" -m tfser.report_annotators --table=2 --runs="${OUT}" --out="${OUT}/table2"
+"${PYTHON}" -m tfser.tasks.annotators.report --table=2 --runs="${OUT}" --out="${OUT}/table2"

@@ -10,7 +10,7 @@
 # A finished run (its results.json exists) is skipped, and an interrupted one resumes from its
 # checkpoint, so the script can be re-run after a crash. "within" is the within-single-corpus
 # baseline: trained and tested on the holdout corpus itself, by the paper's speaker folds
-# (tfser/experiments/cww_folds.py: CRE 10, IEM 10, IMP 12; POD 1, its fixed splits), one run per
+# (tfser/tasks/cww/folds.py: CRE 10, IEM 10, IMP 12; POD 1, its fixed splits), one run per
 # fold and seed under $ROOT/within/<holdout>/fold<k>/seed<s>; FOLDS (default: every fold) picks
 # folds, and a holdout skips those it does not have. The report averages a seed's folds.
 set -euo pipefail
@@ -18,16 +18,20 @@ set -euo pipefail
 ROOT=${ROOT:-runs/table2}
 SEEDS=${SEEDS:-"0 1 2 3 4"}
 HOLDOUTS=${HOLDOUTS:-"CRE IEM IMP POD"}
-METHODS=${METHODS:-"within ce unsup soft_label label_smoothing unigram_smoothing focal_loss confidence_penalty ce_pel_nl ce_pel_al cww cww_unsup cww_unigram_smoothing cww_pel_al merged"}
 FOLDS=${FOLDS:-}
 PYTHON=${PYTHON:-python}
+# Every row of Table 2, from the registry of named experiments (cww/table2/<method>).
+if [[ -z "${METHODS:-}" ]]; then
+  METHODS=$("$PYTHON" -m tfser.launch --list_experiments=cww/table2/ --names | sed 's#.*/##' \
+    | tr '\n' ' ')
+fi
 DATA_FLAG=()
 if [[ -n "${DATA_DIR:-}" ]]; then DATA_FLAG=(--data_dir="$DATA_DIR"); fi
 
 for method in $METHODS; do
   for holdout in $HOLDOUTS; do
     if [[ "$method" == within ]]; then
-      num_folds=$("$PYTHON" -m tfser.experiments.cww_folds "$holdout")
+      num_folds=$("$PYTHON" -m tfser.tasks.cww.folds "$holdout")
       folds=${FOLDS:-$(seq -s " " 0 $((num_folds - 1)))}
     else
       folds="-"  # out of corpus: one run per holdout and seed, no fold
@@ -44,11 +48,11 @@ for method in $METHODS; do
         fi
         if [[ -f "$out/results.json" ]]; then continue; fi
         echo "== $method holdout=$holdout${fold_flag[*]:+ ${fold_flag[*]}} seed=$seed -> $out"
-        "$PYTHON" -m tfser.launch --task=cww --method="$method" --holdout="$holdout" \
+        "$PYTHON" -m tfser.launch --experiment="cww/table2/$method" --holdout="$holdout" \
           "${fold_flag[@]}" --seed="$seed" --out_dir="$out" "${DATA_FLAG[@]}" "$@"
       done
     done
   done
 done
 
-"$PYTHON" -m tfser.report_cww --runs_dir="$ROOT" --out_dir="$ROOT/report"
+"$PYTHON" -m tfser.tasks.cww.report --runs_dir="$ROOT" --out_dir="$ROOT/report"

@@ -1,10 +1,10 @@
-"""Test helpers for ``tfser.data.pipeline``: the corpus writer (``tfser.data.synthetic``) + temp dirs.
+"""Test helpers for ``tfser.data.pipeline``: the corpus writer (``tfser.testing.synthetic``) + temp dirs.
 
-The writer lives in the library (``tfser/data/synthetic.py``) so that ``bench/pipeline.py`` can
-use it without importing the tests package; it is re-exported here for the tests.
+The writer lives in ``tfser/testing/`` (which the library never imports) so that
+``bench/pipeline.py`` can use it without importing the tests package; re-exported here.
 """
 
-from tfser.data.synthetic import random_ground_truth, rated_utterance, write_corpus  # noqa: F401
+from tfser.testing.synthetic import random_ground_truth, rated_utterance, write_corpus  # noqa: F401
 
 
 def temp_dir(test_case) -> str:

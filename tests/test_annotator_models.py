@@ -8,8 +8,8 @@ import tfser  # noqa: F401
 import tensorflow as tf
 
 from tests.annotator_testdata import make_corpus
-from tfser.experiments.annotators_step import AnnotatorTaskModel
-from tfser.experiments.annotators_step import consensus_from_distribution
+from tfser.tasks.annotators.model import AnnotatorTaskModel
+from tfser.metrics import consensus_from_distribution
 from tfser.models.annotator_builder import build_annotator_model
 from tfser.models.annotator_config import AnnotatorModelConfig
 

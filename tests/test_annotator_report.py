@@ -11,7 +11,7 @@ from scipy import stats
 import tfser  # noqa: F401
 import tensorflow as tf
 
-from tfser import report_annotators
+from tfser.tasks.annotators import report as report_annotators
 
 
 def _write(root, corpus, model, objective, seed, test=None, zero_shot=None):

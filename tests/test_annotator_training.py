@@ -23,12 +23,12 @@ import tensorflow as tf
 from tests import testing
 from tests.annotator_testdata import make_corpus
 from tfser import metrics
-from tfser import train_common
-from tfser.callbacks import ResumableCheckpoint
-from tfser.experiments import annotators
-from tfser.experiments.annotators_callbacks import EarlyStoppingAfterMinimum
-from tfser.experiments.annotators_step import AnnotatorTaskModel
-from tfser.experiments.annotators_step import consensus_from_distribution
+from tfser.core import run as train_common
+from tfser.core.resumable import ResumableCheckpoint
+from tfser.tasks.annotators import train as annotators
+from tfser.tasks.annotators.callbacks import EarlyStoppingAfterMinimum
+from tfser.tasks.annotators.model import AnnotatorTaskModel
+from tfser.metrics import consensus_from_distribution
 from tfser.layers.diffkde import DiffKDE
 from tfser.models.annotator_builder import build_annotator_model
 from tfser.models.annotator_config import AnnotatorModelConfig

@@ -4,8 +4,8 @@ import collections
 
 from absl.testing import absltest
 
-from tfser.experiments import cww_folds
-from tfser.experiments.cww import CwwConfig
+from tfser.tasks.cww import folds as cww_folds
+from tfser.tasks.cww.config import CwwConfig
 
 CRE = [str(1001 + i) for i in range(91)]  # CREMA-D's 91 actors
 IEM = [f"Ses{s:02d}{g}" for s in range(1, 6) for g in "FM"]

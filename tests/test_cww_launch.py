@@ -14,13 +14,13 @@ import tensorflow as tf
 
 from tests import pipeline_fixtures
 from tfser.data import schema
-from tfser.experiments import cww_data
+from tfser.testing import cww_arrays
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DIM = 16
 
 
-def write_tfrecords(source: cww_data.ArraySource, data_dir: str) -> None:
+def write_tfrecords(source: cww_arrays.ArraySource, data_dir: str) -> None:
   """Writes an ArraySource's corpora as data_prep-style TFRecords + manifests."""
   for corpus, splits in source.corpora.items():
     utterances, features = [], []
@@ -53,7 +53,7 @@ class LaunchTest(tf.test.TestCase):
   def setUpClass(cls):
     super().setUpClass()
     cls.data_dir = tempfile.mkdtemp(prefix="tfser-cww-data-")
-    source = cww_data.synthetic_corpora(dim=DIM, sizes={"CRE": 100, "IEM": 100, "IMP": 100,
+    source = cww_arrays.synthetic_corpora(dim=DIM, sizes={"CRE": 100, "IEM": 100, "IMP": 100,
                                                         "POD": 100, "LIBRI": 40}, seed=1)
     write_tfrecords(source, cls.data_dir)
 

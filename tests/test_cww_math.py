@@ -1,6 +1,7 @@
 """Eq. 1-4 of the corpus-wise-weights paper: hand-computed cases and a direct numpy reference."""
 
 import math
+from typing import Sequence
 
 import hypothesis
 from hypothesis import strategies as st
@@ -10,8 +11,26 @@ from absl.testing import parameterized
 import tfser  # noqa: F401
 import tensorflow as tf
 
-from tfser import corpus_weights
-from tfser.losses import cww as cww_losses
+from tfser.tasks.cww import equations as corpus_weights
+from tfser.tasks.cww import equations as cww_losses
+
+
+def minibatch_class_weights(labels: Sequence[int], num_classes: int = 4) -> np.ndarray:
+  """Numpy reference of Eq. 1's alpha_i for one minibatch (``cww_losses.class_weights`` in TF).
+
+  labels: int classes ``[M]``. Returns float64 ``[M]``.
+
+  alpha_i = M / (K * n_{y_i}) with n_c the count of class c in the minibatch and K the number of
+  classes present; an empty minibatch gives an empty array.
+  """
+  labels = np.asarray(labels, np.int64).reshape(-1)
+  if labels.size == 0:
+    return np.zeros([0], np.float64)
+  if labels.min() < 0 or labels.max() >= num_classes:
+    raise ValueError(f"labels must lie in [0, {num_classes}); got {labels.min()}..{labels.max()}")
+  counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
+  present = float(np.count_nonzero(counts))
+  return labels.size / (present * counts[labels])
 
 
 class CorpusWeightsTest(tf.test.TestCase, parameterized.TestCase):
@@ -54,7 +73,7 @@ class CorpusWeightsTest(tf.test.TestCase, parameterized.TestCase):
     # Minibatch [0, 0, 0, 1, 2, 2]: counts (3, 1, 2), K = 3, M = 6: alpha = 6 / (3 n).
     labels = [0, 0, 0, 1, 2, 2]
     expected = [2 / 3, 2 / 3, 2 / 3, 2, 1, 1]
-    self.assertAllClose(corpus_weights.minibatch_class_weights(labels), expected)
+    self.assertAllClose(minibatch_class_weights(labels), expected)
     self.assertAllClose(cww_losses.class_weights(tf.constant(labels)), expected)
     # Each present class carries the same total weight, M / K.
     self.assertAllClose(cww_losses.class_weights(tf.constant([3, 3, 1, 3])),
@@ -65,7 +84,7 @@ class CorpusWeightsTest(tf.test.TestCase, parameterized.TestCase):
   @hypothesis.given(st.lists(st.integers(0, 3), min_size=1, max_size=40))
   def test_eq1_tf_matches_numpy(self, labels):
     alpha_tf = cww_losses.class_weights(tf.constant(labels, tf.int32)).numpy()
-    self.assertAllClose(alpha_tf, corpus_weights.minibatch_class_weights(labels), rtol=1e-6)
+    self.assertAllClose(alpha_tf, minibatch_class_weights(labels), rtol=1e-6)
     self.assertAllClose(alpha_tf.sum(), len(labels), rtol=1e-5)
 
 

@@ -11,10 +11,11 @@ from absl.testing import parameterized
 import tfser  # noqa: F401
 import tensorflow as tf
 
-from tfser import callbacks as cww_callbacks
-from tfser import corpus_weights
+from tfser.core import resumable
+from tfser.tasks.cww import equations as corpus_weights
+from tfser.tasks.cww import evaluate as cww_evaluate
 from tfser.layers.seeded_dropout import SeededDropout
-from tfser.models import cww_classifier
+from tfser.tasks.cww import model as cww_classifier
 
 DIM = 12
 CORPORA = ("A", "B", "C")
@@ -108,7 +109,7 @@ class TrainStepTest(tf.test.TestCase, parameterized.TestCase):
     # The callback scores each corpus and assigns Eq. 3's weights to the variable.
     datasets = {c: tf.data.Dataset.from_tensor_slices(data["labelled"][c]).batch(4)
                 for c in CORPORA}
-    callback = cww_callbacks.CorpusWeightsCallback(
+    callback = corpus_weights.CorpusWeightsCallback(
         model.corpus_weights, lambda x: model(x, training=False), datasets, CORPORA, lambda_w=4)
     logs = {}
     callback.on_epoch_end(0, logs)
@@ -169,28 +170,28 @@ class TrainStepTest(tf.test.TestCase, parameterized.TestCase):
 class CallbackStateTest(tf.test.TestCase):
 
   def test_early_stopping_state_survives_a_restart(self):
-    before = cww_callbacks.ResumableEarlyStopping(monitor="val_ua_mean", mode="max", patience=5)
+    before = resumable.ResumableEarlyStopping(monitor="val_ua_mean", mode="max", patience=5)
     before.set_model(tf.keras.Sequential())
     before.on_train_begin()
     for epoch, value in enumerate([0.5, 0.6, 0.55, 0.58]):
       before.on_epoch_end(epoch, {"val_ua_mean": value})
     state = before.get_state()
     self.assertEqual((state["wait"], state["best"]), (2, 0.6))
-    after = cww_callbacks.ResumableEarlyStopping(monitor="val_ua_mean", mode="max", patience=5)
+    after = resumable.ResumableEarlyStopping(monitor="val_ua_mean", mode="max", patience=5)
     after.set_model(tf.keras.Sequential())
     after.set_state(state)
     after.on_train_begin()  # Keras resets the counters here; the saved state is applied after
     self.assertEqual((after.wait, after.best), (2, 0.6))
 
   def test_fresh_state_is_json_safe(self):
-    callback = cww_callbacks.ResumableReduceLROnPlateau(monitor="val_ua_mean", mode="max")
+    callback = resumable.ResumableReduceLROnPlateau(monitor="val_ua_mean", mode="max")
     callback.on_train_begin()
     self.assertIsNone(callback.get_state()["best"])  # -inf is stored as null
 
   def test_empty_dataset_has_nan_ua(self):
     empty = tf.data.Dataset.from_tensor_slices(
         {"features": np.zeros([0, DIM], np.float32), "label": np.zeros([0], np.int32)}).batch(4)
-    uas = cww_callbacks.corpus_uas(lambda x: tf.zeros([tf.shape(x)[0], 4]), {"A": empty})
+    uas = cww_evaluate.corpus_uas(lambda x: tf.zeros([tf.shape(x)[0], 4]), {"A": empty})
     self.assertTrue(np.isnan(uas["A"]))
 
 
@@ -198,9 +199,9 @@ _MIRRORED_SCRIPT = textwrap.dedent("""
     import numpy as np, tfser, tensorflow as tf
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    from tfser.models import cww_classifier
+    from tfser.tasks.cww import model as cww_classifier
     from tests.test_cww_model import _network, _step_data, CORPORA
-    from tfser.experiments import cww_train
+    from tfser.tasks.cww import train as cww_train
     strategy = cww_train.strategy("mirrored")  # the trainer's: every logical CPU
     with strategy.scope():
       model = cww_classifier.CwwModel(_network(), CORPORA, pel="all", lambda_l=0.3)
@@ -219,9 +220,9 @@ _MIRRORED_SCRIPT = textwrap.dedent("""
     assert np.isfinite(history.history["loss"][0])
     # The trainer under --distribute=mirrored: both logical devices, checkpoints and export.
     import tempfile
-    from tfser.experiments import cww_data
-    from tfser.experiments.cww import CwwConfig
-    source = cww_data.synthetic_corpora(dim=12, sizes={"CRE": 60, "IEM": 60, "IMP": 60,
+    from tfser.testing import cww_arrays
+    from tfser.tasks.cww.config import CwwConfig
+    source = cww_arrays.synthetic_corpora(dim=12, sizes={"CRE": 60, "IEM": 60, "IMP": 60,
                                                        "POD": 60}, unlabelled=None)
     results = cww_train.train(CwwConfig(
         holdout="POD", out_dir=tempfile.mkdtemp(), feature_dim=12, hidden_units=(8,) * 4,
@@ -237,8 +238,9 @@ _MULTI_WORKER_SCRIPT = textwrap.dedent("""
     os.environ["TF_CONFIG"] = json.dumps({"cluster": {"worker": [f"localhost:{port}"]},
                                           "task": {"type": "worker", "index": 0}})
     import numpy as np, tfser, tensorflow as tf
-    from tfser.experiments import cww_data, cww_train
-    from tfser.experiments.cww import CwwConfig
+    from tfser.tasks.cww import train as cww_train
+    from tfser.testing import cww_arrays
+    from tfser.tasks.cww.config import CwwConfig
     # First, as the launcher does: collective ops are configured before the runtime starts.
     strategy = cww_train.strategy("multi_worker")
     assert isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy), strategy
@@ -252,7 +254,7 @@ _MULTI_WORKER_SCRIPT = textwrap.dedent("""
       def on_epoch_end(self, epoch, logs=None):
         self.losses.append(float(logs["loss"]))
 
-    source = cww_data.synthetic_corpora(dim=12, sizes={"CRE": 60, "IEM": 60, "IMP": 60,
+    source = cww_arrays.synthetic_corpora(dim=12, sizes={"CRE": 60, "IEM": 60, "IMP": 60,
                                                        "POD": 60}, unlabelled=None)
     def run(distribute, dropout):
       losses = Losses()

@@ -9,11 +9,11 @@ import numpy as np
 import tfser  # noqa: F401
 import tensorflow as tf
 
-from tfser import report_cww
-from tfser.experiments import cww_data
-from tfser.experiments import cww_fig1
-from tfser.experiments import cww_train
-from tfser.experiments.cww import CwwConfig, method_config
+from tfser.tasks.cww import report as report_cww
+from tfser.testing import cww_arrays
+from tfser.tasks.cww import fig1 as cww_fig1
+from tfser.tasks.cww import train as cww_train
+from tfser.tasks.cww.config import CwwConfig, method_config
 
 DIM = 16
 
@@ -53,7 +53,7 @@ class ReportTest(tf.test.TestCase):
     header = next(l for l in table2 if l.startswith("| Method"))
     self.assertEqual(header, "| Method | CRE | IEM | IMP | POD | Avg |")
     rows = [l for l in table2 if l.startswith("| ") and not l.startswith("| Method")]
-    # tfser.report prints the papers' style: ".7", not "0.7".
+    # tfser.core.report prints the papers' style: ".7", not "0.7".
     # Folds averaged per seed (60 and 70), then mean ± std over the two seeds.
     self.assertEqual(rows[0], "| Within-single-corpus (CE) | " + " | ".join(["65.0 ± 7.1"] * 5)
                      + " |")
@@ -70,7 +70,7 @@ class ReportTest(tf.test.TestCase):
 
   def test_report_on_real_tiny_runs(self):
     root = tempfile.mkdtemp(dir=self.get_temp_dir())
-    source = cww_data.synthetic_corpora(dim=DIM, sizes={"CRE": 80, "IEM": 80, "IMP": 80,
+    source = cww_arrays.synthetic_corpora(dim=DIM, sizes={"CRE": 80, "IEM": 80, "IMP": 80,
                                                         "POD": 80}, unlabelled=None)
     for method in ("ce", "cww"):
       config = method_config(method, holdout="IEM", feature_dim=DIM, hidden_units=(16,) * 4,
@@ -105,7 +105,7 @@ class EqualisationTest(tf.test.TestCase):
   """Fig. 1 on the demo: with CWW the training corpora's UAs are more equal than with CE.
 
   The slowest test of the suite (a few minutes on 2 cores, plus preparing the demo once if the
-  cache is empty); also runnable alone as ``python -m tfser.experiments.cww_fig1 --seeds=3``.
+  cache is empty); also runnable alone as ``python -m tfser.launchers.cww_fig1 --seeds=3``.
   """
 
   def test_cww_reduces_the_spread_of_training_uas(self):

@@ -13,15 +13,15 @@ import tfser  # noqa: F401
 import tensorflow as tf
 
 from tests import testing
-from tfser.experiments import cww_data
-from tfser.experiments import cww_train
-from tfser.experiments.cww import CwwConfig
+from tfser.testing import cww_arrays
+from tfser.tasks.cww import train as cww_train
+from tfser.tasks.cww.config import CwwConfig
 
 DIM = 24
 
 
 def _source(drop_class=None, dim=DIM):
-  src = cww_data.synthetic_corpora(dim=dim, sizes={"CRE": 120, "IEM": 150, "IMP": 180,
+  src = cww_arrays.synthetic_corpora(dim=dim, sizes={"CRE": 120, "IEM": 150, "IMP": 180,
                                                    "POD": 150, "LIBRI": 64}, seed=0)
   if drop_class is not None:  # CRE's training split without one class
     x, y, v, speakers = src.corpora["CRE"]["train"]

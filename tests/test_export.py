@@ -10,9 +10,9 @@ import tfser  # noqa: F401
 import tensorflow as tf
 
 from tests import encoders_testing
-from tfser import export
-from tfser.experiments.annotators_step import AnnotatorTaskModel
-from tfser.experiments.annotators_step import consensus_from_distribution
+from tfser.tasks.annotators import export
+from tfser.tasks.annotators.model import AnnotatorTaskModel
+from tfser.metrics import consensus_from_distribution
 from tfser.layers.diffkde import DiffKDE
 from tfser.layers.encoders import BertCLSEncoder
 from tfser.layers.encoders import Wav2Vec2Encoder

@@ -13,6 +13,8 @@ from tests.kde_cases import KINDS
 from tests.kde_cases import make_points
 from tfser.ops import dct as dct_lib
 from tfser.ops import kde as kde_lib
+from tfser.ops import kde_functional
+from tfser.ops import kde_solvers
 from tfser.ops.kde import bin_distribution
 from tfser.ops.kde import diffusion_kde_2d
 from tfser.ops.kde import diffusion_kde_2d_with_info
@@ -128,7 +130,7 @@ class ReferenceEqualityTest(tf.test.TestCase, parameterized.TestCase):
     # but different roots.
     self.assertNotAllClose(ours.t_star, peculiar.t_star, rtol=1e-6, atol=0)
     a2, grid, n_points = _internals(points, 64)
-    g = kde_lib._fixed_point(a2, grid, n_points, ours.t_star, "textbook")
+    g = kde_functional._fixed_point(a2, grid, n_points, ours.t_star, "textbook")
     self.assertAllClose(g, [0.0], atol=1e-12)
 
 
@@ -163,17 +165,17 @@ class SolverTest(tf.test.TestCase):
     valid = tf.constant(mask[:4])
     a2, grid, _ = _internals(points, 512, valid)
     n_points = tf.reduce_sum(tf.cast(valid, tf.float64), axis=1)
-    exact, exact_ok = kde_lib._solve_t(a2, grid, n_points, "kde_diffusion", "brentq")
-    fast, fast_ok = kde_lib._solve_t(a2, grid, n_points, "kde_diffusion", "fast")
+    exact, exact_ok = kde_solvers._solve_t(a2, grid, n_points, "kde_diffusion", "brentq")
+    fast, fast_ok = kde_solvers._solve_t(a2, grid, n_points, "kde_diffusion", "fast")
     self.assertAllEqual(fast_ok, exact_ok)
     self.assertAllClose(fast, exact, rtol=1e-6, atol=4e-12)
     self.assertLess(exact.numpy()[3], 1e-5)  # points on the limits: tiny t*
-    accept = kde_lib._FAST_ACCEPT
+    accept = kde_solvers._FAST_ACCEPT
     try:
-      kde_lib._FAST_ACCEPT = -1.0  # reject every polish
-      redone, redone_ok = kde_lib._solve_t(a2, grid, n_points, "kde_diffusion", "fast")
+      kde_solvers._FAST_ACCEPT = -1.0  # reject every polish
+      redone, redone_ok = kde_solvers._solve_t(a2, grid, n_points, "kde_diffusion", "fast")
     finally:
-      kde_lib._FAST_ACCEPT = accept
+      kde_solvers._FAST_ACCEPT = accept
     self.assertAllEqual(redone_ok, exact_ok)
     self.assertAllEqual(redone, exact)
 
@@ -187,9 +189,9 @@ class TruncationTest(tf.test.TestCase, parameterized.TestCase):
     points = tf.constant([[[0.1234, -0.987]], [[0.5, 0.5]]], tf.float64)
     a2, grid, _ = _internals(points, 512)
     taus = tf.constant([[tau] * 6, [2 * tau] * 6], tf.float64)
-    nodes = kde_lib._LEVEL5
-    full = kde_lib._contract(a2, grid, taus, nodes).numpy()
-    truncated = kde_lib._Truncated(a2).contract(grid, taus, nodes).numpy()
+    nodes = kde_functional._LEVEL5
+    full = kde_functional._contract(a2, grid, taus, nodes).numpy()
+    truncated = kde_functional._Truncated(a2).contract(grid, taus, nodes).numpy()
     self.assertAllClose(truncated, full, rtol=1e-13, atol=0)
 
 
@@ -203,7 +205,7 @@ def _internals(points, grid_size, mask=None):
   transformed = kde_lib.dct_lib.dct2_2d(hist / n_points[:, None, None]).numpy()
   transformed[:, 0, :] /= 2
   transformed[:, :, 0] /= 2
-  return tf.constant(transformed ** 2), kde_lib._grid_constants(grid_size, points.dtype), n_points
+  return tf.constant(transformed ** 2), kde_functional._grid_constants(grid_size, points.dtype), n_points
 
 
 class FallbackAndBadInputTest(tf.test.TestCase, parameterized.TestCase):
@@ -224,9 +226,9 @@ class FallbackAndBadInputTest(tf.test.TestCase, parameterized.TestCase):
     t = tf.constant(np.linspace(1e-4, 0.1, 400))
     for b in failing:
       tiled = lambda x, b=b: tf.tile(x[b:b + 1], [400] + [1] * (x.shape.rank - 1))  # noqa: E731
-      f_grid = np.abs(kde_lib._fixed_point(tiled(a2), grid, tiled(n_points), t,
+      f_grid = np.abs(kde_functional._fixed_point(tiled(a2), grid, tiled(n_points), t,
                                            "kde_diffusion").numpy())
-      f_star = abs(kde_lib._fixed_point(a2[b:b + 1], grid, n_points[b:b + 1],
+      f_star = abs(kde_functional._fixed_point(a2[b:b + 1], grid, n_points[b:b + 1],
                                         result.t_star[b:b + 1], "kde_diffusion").numpy()[0])
       self.assertLessEqual(f_star, f_grid.min() + 1e-9)
       self.assertTrue(0.0 <= result.t_star[b] <= 0.1)

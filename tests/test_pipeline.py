@@ -17,6 +17,7 @@ from tests import pipeline_fixtures as fx
 from tfser.data import manifest as manifest_lib
 from tfser.data import pipeline
 from tfser.data import schema
+from tfser.testing import records as testing_records
 
 NAN = math.nan
 
@@ -364,7 +365,7 @@ class ParseTest(tf.test.TestCase):
     block = pipeline._parse_block(tf.constant(records), {"is10": 7}, keys, with_ground_truth=True)
     self.assertCountEqual(block, keys + ("features/is10", "gt_4x4", "gt_2x2"))
     for row, record in enumerate(records):
-      full = schema.parse_example(tf.constant(record), {"is10": 7})
+      full = testing_records.parse_example(tf.constant(record), {"is10": 7})
       for key, value in block.items():
         got = value[row]
         self.assertEqual(got.dtype, full[key].dtype, key)
@@ -382,7 +383,7 @@ def _reference_annotator_dataset(data_dir, corpus, split, *, feature_names=("wav
   dims = pipeline.feature_dims(manifest, list(feature_names))
 
   def to_inputs(serialized):
-    p = schema.parse_example(serialized, dims)
+    p = testing_records.parse_example(serialized, dims)
     act, val = p["rating_activation"], p["rating_valence"]
     valid = tf.math.is_finite(act) & tf.math.is_finite(val)
     ids = tf.cast(tf.boolean_mask(p["rating_annotator"], valid), tf.int32)
@@ -431,7 +432,7 @@ def _reference_cww_dataset(data_dir, corpus, split, *, batch_size=32, shuffle=Fa
     return {"features": x, "label": label, "votes": votes, "utterance_id": p["utterance_id"]}
 
   ds = pipeline._records(data_dir, manifest, "all").map(
-      lambda s: schema.parse_example(s, dims, with_ground_truth=False))
+      lambda s: testing_records.parse_example(s, dims, with_ground_truth=False))
   ds = ds.filter(keep).map(to_inputs)
   return pipeline._finish(ds, size=manifest_lib.split_size(manifest, split, "cww_split_counts"),
                           batch_size=batch_size, shuffle=shuffle, seed=seed, repeat=False,
@@ -524,7 +525,8 @@ class VectorisedParseTest(tf.test.TestCase, parameterized.TestCase):
     records = [r.numpy() for r in pipeline._records(self.data_dir, manifest, "all")]
     mean, std = (tf.constant(v, tf.float32) for v in (stats[0], np.where(stats[1] > 1e-8,
                                                                           stats[1], 1.0)))
-    want = np.stack([((schema.parse_example(tf.constant(r), {"is10": 5}, False)["features/is10"]
+    parse = testing_records.parse_example
+    want = np.stack([((parse(tf.constant(r), {"is10": 5}, False)["features/is10"]
                        - mean) / std).numpy() for r in records])
     np.testing.assert_array_equal(np.concatenate([b["features"] for b in
                                                   got.as_numpy_iterator()]), want)

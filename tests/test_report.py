@@ -6,7 +6,7 @@ import math
 import numpy as np
 from scipy import stats
 
-from tfser import report
+from tfser.core import report
 
 
 def test_cell_mean_std_and_paired_t_test():

@@ -24,6 +24,7 @@ from data_prep import write_tfrecords as wt
 from data_prep.errors import CorpusError, DropLog
 from tests import write_tfrecords_fixtures as fx
 from tfser.data import schema
+from tfser.testing import records as testing_records
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -59,7 +60,7 @@ def _parse_all(corpus_dir, manifest):
   records = {}
   for name in sorted(manifest["shards"]):
     for raw in tf.data.TFRecordDataset(os.path.join(corpus_dir, name)):
-      parsed = schema.parse_example(raw, dims)
+      parsed = testing_records.parse_example(raw, dims)
       records[parsed["utterance_id"].numpy().decode()] = (name, parsed)
   return records
 

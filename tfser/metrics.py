@@ -6,9 +6,10 @@
 * Lin's concordance correlation coefficient with population moments, for consensus and
   per-annotator activation/valence.
 * Unweighted accuracy (mean per-class recall), the corpus-wise-weights paper's UA.
+* The annotators paper's consensus (3.4) of a predicted ``[batch, bins*bins]`` distribution.
 """
 
-from typing import Optional
+from typing import Optional, Sequence
 
 import tfser  # noqa: F401  (Keras flavour before TensorFlow)
 import tensorflow as tf
@@ -58,7 +59,8 @@ def _masked_moments(x, y, mask):
   return n, mean_x, mean_y, var_x, var_y, cov
 
 
-def _ccc_from_moments(mean_x, mean_y, var_x, var_y, cov):
+def ccc_from_moments(mean_x, mean_y, var_x, var_y, cov):
+  """Lin's CCC from population moments (tensors or arrays, any matching shape); 0 for 0/0."""
   denominator = var_x + var_y + tf.square(mean_x - mean_y)
   # Both series constant and equal: perfect agreement by the formula's limit is undefined; 0/0 is
   # reported as 0 (no evidence of concordance) rather than NaN, so a loss stays finite.
@@ -72,7 +74,7 @@ def concordance_correlation_coefficient(x, y, mask=None):
   to include (None = all). Returns a scalar; 0 when the denominator is 0.
   """
   _, mean_x, mean_y, var_x, var_y, cov = _masked_moments(x, y, mask)
-  return _ccc_from_moments(mean_x, mean_y, var_x, var_y, cov)
+  return ccc_from_moments(mean_x, mean_y, var_x, var_y, cov)
 
 
 def per_class_recall(labels, predictions, num_classes: int = 4):
@@ -136,7 +138,7 @@ class ConcordanceCorrelation(tf.keras.metrics.Metric):
     var_x = sxx / n - mean_x * mean_x
     var_y = syy / n - mean_y * mean_y
     cov = sxy / n - mean_x * mean_y
-    return tf.cast(_ccc_from_moments(mean_x, mean_y, var_x, var_y, cov), self.dtype)
+    return tf.cast(ccc_from_moments(mean_x, mean_y, var_x, var_y, cov), self.dtype)
 
   def reset_state(self):
     self._sums.assign(tf.zeros([6], tf.float64))
@@ -202,3 +204,23 @@ class JensenShannonDivergence(tf.keras.metrics.MeanMetricWrapper):
 
   def get_config(self):
     return {"name": self.name, "dtype": self.dtype}
+
+
+PAPER_CONSENSUS_WEIGHTS = {4: (-1.0, -0.5, 0.5, 1.0), 2: (-1.0, 1.0)}
+
+
+def consensus_from_distribution(distribution, bins: int, weights: Optional[Sequence[float]] = None):
+  """``[batch, bins*bins]`` (activation on the first axis) -> ``[batch, 2]`` (act, val).
+
+  The paper's consensus (3.4): sum the distribution along each dimension and multiply the
+  marginal with ``[-1, -0.5, 0.5, 1]`` (4 bins; tfser uses ``[-1, 1]`` for 2 bins and the bin
+  centres for other sizes).
+  """
+  if weights is None:
+    weights = PAPER_CONSENSUS_WEIGHTS.get(
+        bins, [-1 + (2 * i + 1) / bins for i in range(bins)])
+  grid = tf.reshape(distribution, [-1, bins, bins])
+  w = tf.constant(weights, grid.dtype)
+  activation = tf.linalg.matvec(tf.reduce_sum(grid, axis=2), w)
+  valence = tf.linalg.matvec(tf.reduce_sum(grid, axis=1), w)
+  return tf.stack([activation, valence], axis=-1)

@@ -35,6 +35,7 @@ import tfser  # noqa: F401  (Keras flavour before TensorFlow)
 import tensorflow as tf
 
 from tfser.data import schema
+from tfser.data import standardize as standardize_lib
 from tfser.data.manifest import (feature_dims, feature_statistics, list_corpora,  # noqa: F401
                                  load_manifest, shard_paths, split_size)
 
@@ -87,12 +88,12 @@ def _block_spec(dims: Dict[str, int], keys: Sequence[str],
 
 def _parse_block(serialized: tf.Tensor, dims: Dict[str, int], keys: Sequence[str],
                  with_ground_truth: bool = False) -> Dict[str, tf.Tensor]:
-  """``schema.parse_example`` of a block ``[K]`` of records at once, restricted to ``keys``.
+  """``tfser.testing.records.parse_example`` of a block ``[K]`` of records, restricted to ``keys``.
 
   Also parses the features in ``dims`` (and both ground truths if ``with_ground_truth``); parsing
   only what a pipeline uses is about 2.5x faster than the full record (the strings and the unused
   ratings dominate). Same spec (``schema.feature_spec``) and version check as
-  ``schema.parse_example``, whose per-record output gains a leading ``[K]`` axis: scalars ``[K]``,
+  ``records.parse_example``, whose per-record output gains a leading ``[K]`` axis: scalars ``[K]``,
   features ``[K, D]``, ``gt_BxB`` ``[K, GT_SEEDS, B * B]`` (NaN where the record has none) and
   ratings ``tf.RaggedTensor`` ``[K, None]`` (row k: record k's ratings, possibly none).
   """
@@ -184,7 +185,7 @@ def _normalizer(normalizer, dim: int, where: str):
   if mean.shape != (dim,) or std.shape != (dim,):
     raise ValueError(f"{where}: normalizer shapes {mean.shape} and {std.shape} do not match the "
                      f"feature width ({dim},)")
-  std = np.where(std > 1e-8, std, 1.0)
+  std = standardize_lib.safe_std(std)
   return tf.constant(mean, tf.float32), tf.constant(std, tf.float32)
 
 
@@ -281,7 +282,7 @@ def cww_dataset(data_dir: str, corpus: str, split: str, *, feature_name: str = "
   split: the records' ``cww_split`` ("train", "validation", "test") or "all" (the whole corpus,
   for a held-out test corpus). Records whose emotion is outside the four classes are skipped.
   speakers: if given, only these speakers' utterances (of ``split``; with "all", across every
-  split: the within-corpus speaker folds of ``tfser.experiments.cww_folds``). Every id must be
+  split: the within-corpus speaker folds of ``tfser.tasks.cww.folds``). Every id must be
   in the manifest's ``speakers`` (ValueError otherwise); an empty list yields nothing.
   normalizer: (mean, std) ``[D]`` for z-normalisation (e.g. :func:`feature_statistics` of the
   training corpora); a zero std leaves that feature centred but unscaled.

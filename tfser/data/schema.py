@@ -1,8 +1,8 @@
 """The one utterance record and its TFRecord schema (writer and tf.data parser both import this).
 
 A corpus reader yields :class:`Utterance` records; ``data_prep`` adds features and ground-truth
-distributions and serialises them with :func:`to_example`; ``tfser.data`` parses them back with
-:func:`parse_example`. Bump :data:`SCHEMA_VERSION` whenever a key, dtype or shape changes.
+distributions and serialises them with :func:`to_example`; ``tfser.data.pipeline`` parses them
+back in blocks with :func:`feature_spec` (``tfser.testing.records.parse_example``: one record). Bump :data:`SCHEMA_VERSION` whenever a key, dtype or shape changes.
 
 Units and conventions:
   * activation, valence, dominance are on tfser's common scale, floats in [-1, 1]
@@ -171,27 +171,3 @@ def feature_spec(feature_dims: Dict[str, int], with_ground_truth: bool = True):
       spec[f"gt_{bins}x{bins}"] = tf.io.FixedLenFeature([GT_SEEDS * bins * bins], tf.float32,
                                                         default_value=[np.nan] * (GT_SEEDS * bins * bins))
   return spec
-
-
-def parse_example(serialized: tf.Tensor, feature_dims: Dict[str, int],
-                  with_ground_truth: bool = True) -> Dict[str, tf.Tensor]:
-  """Parses one serialised record into a dict of tensors (graph-safe, for ``Dataset.map``).
-
-  Scalars come back with shape ``[]``; ratings as ragged ``[None]`` vectors; ``gt_4x4`` as
-  ``[GT_SEEDS, 16]`` and ``gt_2x2`` as ``[GT_SEEDS, 4]``. A record written with another
-  schema version fails with an InvalidArgumentError that names both versions.
-  """
-  parsed = tf.io.parse_single_example(serialized, feature_spec(feature_dims, with_ground_truth))
-  version = parsed.pop("schema_version")[0]
-  tf.debugging.assert_equal(
-      version, tf.constant(SCHEMA_VERSION, tf.int64),
-      message=f"TFRecord schema version differs from this tfser's ({SCHEMA_VERSION}); "
-              "re-run data_prep.prepare")
-  out = dict(parsed)
-  for k in ("label_index", "activation", "valence", "dominance"):
-    out[k] = parsed[k][0]
-  if with_ground_truth:
-    for bins in GT_BINS:
-      key = f"gt_{bins}x{bins}"
-      out[key] = tf.reshape(parsed[key], [GT_SEEDS, bins * bins])
-  return out

@@ -1,11 +1,13 @@
-"""Flags of the annotators task -> AnnotatorsConfig -> tfser.experiments.annotators.run.
+"""Flags of the annotators task -> AnnotatorsConfig -> tfser.tasks.annotators.train.run.
 
     python -m tfser.launch --task=annotators --model=mt --objective=task1+2 --corpus=IMP --seed=0
 
 Without --data_dir the embedded demo corpora (CRE, IEM, IMP, POD; IS10 features only) are
 prepared under --demo_dir on first use; --features then falls back to the features the demo's
 manifest has (IS10), since the demo has no wav2vec2/BERT embeddings. With --data_dir a missing
-feature is an error. Every default is the paper's; ``--helpfull`` lists them all.
+feature is an error. Every default is the paper's; ``--helpfull`` lists them all. The flags are
+generated from AnnotatorsConfig's fields (``tfser/tasks/annotators/config.py``, each declared
+once with its help text and default; ``tfser.core.flags``).
 """
 
 import json
@@ -14,70 +16,16 @@ import os
 from absl import flags
 from absl import logging
 
+from tfser.core import flags as config_flags
 from tfser.launchers import common  # noqa: F401  (shared flags: data_dir, out_dir, seed, ...)
+from tfser.tasks.annotators.config import AnnotatorsConfig
 
 FLAGS = flags.FLAGS
 
-flags.DEFINE_enum("model", "mt", ["baseline", "mt", "onehot"],
-                  "baseline: 4x4 distribution from the features (Zhang et al.); mt: one linear "
-                  "head per annotator (sparse head table); onehot: annotator one-hot joined to "
-                  "the input.")
-flags.DEFINE_enum("objective", "task1+2", ["task1", "task1+2", "baseline"],
-                  "MT / one-hot training: task1 = CCC loss on individual annotators; task1+2 = "
-                  "Task 1 and the DiffKDE distribution loss, alternating per batch (one SGD step "
-                  "each). The baseline model always trains its own cross-entropy objective.")
-flags.DEFINE_string("corpus", "IMP", "Training corpus (a directory under the data dir): IMP "
-                    "(MSP-Improv, the paper's), POD, MuSE, IEM; the demo has CRE, IEM, IMP, POD.")
-flags.DEFINE_list("zero_shot", [], "Corpora tested zero-shot (whole corpus, mean/KDE of all "
-                  "heads) after training; the paper's Table 2: POD,IEM,MuSE.")
-flags.DEFINE_list("features", ["wav2vec2", "bert"],
-                  "Stored features, concatenated in this order (paper: wav2vec2 768 + BERT CLS). "
-                  "On the demo (no --data_dir) falls back to the demo's features (is10).")
-flags.DEFINE_bool("standardize_features", True,
-                  "z-normalise features with the training corpus's training-split statistics "
-                  "(tfser addition; the paper feeds raw embeddings: --nostandardize_features).")
-flags.DEFINE_integer("gt_seed", -1, "Ground-truth distribution seed 0-4; -1: --seed mod 5.")
-flags.DEFINE_integer("min_ratings", 2, "Utterances with fewer valid ratings are left out.")
-flags.DEFINE_integer("hidden_units", 256, "Width of every hidden layer (paper: 256).")
-flags.DEFINE_integer("shared_layers", 1, "Shared Dense+ReLU layers (paper: 1; the baseline has "
-                     "shared_layers + branch_layers in a row).")
-flags.DEFINE_integer("branch_layers", 2, "Dense+ReLU layers per prediction (paper: 2).")
-flags.DEFINE_float("dropout", 0.2, "Dropout on the input features (paper: 0.2).")
-flags.DEFINE_enum("out_bins", "4", ["4", "2"], "Bins per axis of the distributions (4x4; 2x2).")
-flags.DEFINE_float("learning_rate", 1e-3, "SGD learning rate (paper: 0.001).")
-flags.DEFINE_float("momentum", 0.9, "SGD momentum (paper: 0.9).")
-flags.DEFINE_float("lr_factor", 0.1, "ReduceLROnPlateau factor (paper: 0.1).")
-flags.DEFINE_integer("lr_patience", 5, "Epochs without validation improvement before the "
-                     "learning rate drops (paper: 5).")
-flags.DEFINE_integer("early_stopping_patience", 10, "Early-stopping patience (paper: 10).")
-flags.DEFINE_integer("min_epochs", 30, "No early stop before this many epochs (paper: 30).")
-if "max_epochs" not in FLAGS:
-  flags.DEFINE_integer("max_epochs", 500, "Upper bound on epochs (annotators task: 500).")
-flags.DEFINE_bool("restore_best_weights", True, "Evaluate the weights of the best validation "
-                  "epoch (the authors keep the best model).")
-flags.DEFINE_integer("diffkde_grid_size", 64, "DiffKDE grid in training (paper: 64).")
-flags.DEFINE_float("diffkde_sigma", 8.0, "Soft-histogram sigmoid slope sigma (paper: 8).")
-flags.DEFINE_integer("diffkde_samples", 200, "Upsampled points per utterance (paper: 200).")
-flags.DEFINE_enum("diffkde_t_gradient", "implicit", ["implicit", "stop"],
-                  "Gradient through the KDE bandwidth t*: implicit-function or none.")
-flags.DEFINE_enum("diffkde_train_dtype", "auto", ["auto", "float16", "float32", "float64"],
-                  "DiffKDE compute dtype in training; auto = float16 under --mixed_precision (the "
-                  "paper), else float32. Evaluation always uses float64 (the paper).")
-flags.DEFINE_integer("hard_kde_grid_size", 512, "Grid of the hard-histogram KDE of the "
-                     "predictions, the Task 1 ablation (section 4.2; objective task1 only; the "
-                     "ground truth's 512); 0 skips it.")
-flags.DEFINE_integer("per_annotator_min_ratings", 5, "Annotators with fewer test ratings are "
-                     "left out of the mean per-annotator CCC.")
-flags.DEFINE_integer("checkpoint_every_batches", 0, "Also checkpoint every N batches (a killed "
-                     "run resumes mid-epoch); 0: at epoch ends only.")
-flags.DEFINE_integer("image_utterances", 8, "Validation utterances drawn in TensorBoard as "
-                     "predicted vs ground-truth distributions (0: none).")
-if "export" not in FLAGS:
-  flags.DEFINE_bool("export", True, "Write the SavedModel.")
+config_flags.define_flags(AnnotatorsConfig, module_name=__name__)
 flags.DEFINE_string("wav2vec2_model_dir", "", "Local wav2vec2 model directory: with --features "
                     "from {wav2vec2, bert}, the SavedModel also gets predict_waveform.")
 flags.DEFINE_string("bert_model_dir", "", "Local BERT model directory (see wav2vec2_model_dir).")
-flags.DEFINE_integer("verbose", 2, "Keras fit verbosity (0 silent, 1 progress bar, 2 per epoch).")
 
 
 def _data_dir_and_features():
@@ -86,8 +34,7 @@ def _data_dir_and_features():
   features = tuple(FLAGS.features)
   if FLAGS.data_dir:
     return FLAGS.data_dir, features
-  from data_prep.prepare import ensure_demo_data  # pylint: disable=g-import-not-at-top
-  data_dir = ensure_demo_data(FLAGS.demo_dir, features=("is10",), seed=0)
+  data_dir = common.demo_data_dir(FLAGS.demo_dir, features=("is10",))
   try:
     available = pipeline.load_manifest(data_dir, FLAGS.corpus).get("features") or {}
   except FileNotFoundError as e:
@@ -102,7 +49,6 @@ def _data_dir_and_features():
 
 def config_from_flags():
   """The AnnotatorsConfig of the parsed flags (ValueError naming the flag when one is bad)."""
-  from tfser.experiments import annotators  # pylint: disable=g-import-not-at-top
   from tfser.data import pipeline  # pylint: disable=g-import-not-at-top
   data_dir, features = _data_dir_and_features()
   for flag, corpora in (("corpus", [FLAGS.corpus]), ("zero_shot", FLAGS.zero_shot)):
@@ -111,31 +57,18 @@ def config_from_flags():
         pipeline.load_manifest(data_dir, corpus)
       except (FileNotFoundError, ValueError) as e:
         raise ValueError(f"--{flag}={corpus}: {e}") from None
-  objective = FLAGS.objective
-  if FLAGS.model == "baseline":
+  values = config_flags.values_from_flags(AnnotatorsConfig)
+  objective = values["objective"]
+  if values["model"] == "baseline":
     objective = "baseline"
   elif objective == "baseline":
     raise ValueError(f"--objective=baseline needs --model=baseline (got --model={FLAGS.model}); "
                      "MT and one-hot train task1 or task1+2")
-  return annotators.AnnotatorsConfig(
-      model=FLAGS.model, objective=objective, corpus=FLAGS.corpus, data_dir=data_dir,
-      out_dir=FLAGS.out_dir, zero_shot_corpora=tuple(FLAGS.zero_shot), feature_names=features,
-      standardize_features=FLAGS.standardize_features, seed=FLAGS.seed,
-      gt_seed=None if FLAGS.gt_seed < 0 else FLAGS.gt_seed, min_ratings=FLAGS.min_ratings,
-      batch_size=FLAGS.batch_size, hidden_units=FLAGS.hidden_units,
-      shared_layers=FLAGS.shared_layers, branch_layers=FLAGS.branch_layers,
-      dropout=FLAGS.dropout, out_bins=int(FLAGS.out_bins), learning_rate=FLAGS.learning_rate,
-      momentum=FLAGS.momentum, lr_factor=FLAGS.lr_factor, lr_patience=FLAGS.lr_patience,
-      early_stopping_patience=FLAGS.early_stopping_patience, min_epochs=FLAGS.min_epochs,
-      max_epochs=FLAGS.max_epochs, restore_best_weights=FLAGS.restore_best_weights,
-      diffkde_grid_size=FLAGS.diffkde_grid_size, diffkde_sigma=FLAGS.diffkde_sigma,
-      diffkde_samples=FLAGS.diffkde_samples, diffkde_t_gradient=FLAGS.diffkde_t_gradient,
-      diffkde_train_dtype=FLAGS.diffkde_train_dtype,
-      hard_kde_grid_size=FLAGS.hard_kde_grid_size,
-      per_annotator_min_ratings=FLAGS.per_annotator_min_ratings, jit=FLAGS.jit,
-      mixed_precision=FLAGS.mixed_precision, deterministic=FLAGS.deterministic,
-      checkpoint_every_batches=FLAGS.checkpoint_every_batches,
-      image_utterances=FLAGS.image_utterances, export=FLAGS.export, verbose=FLAGS.verbose)
+  values.update(objective=objective, data_dir=data_dir, feature_names=features,
+                out_dir=FLAGS.out_dir, seed=FLAGS.seed, batch_size=FLAGS.batch_size,
+                jit=FLAGS.jit, mixed_precision=FLAGS.mixed_precision,
+                deterministic=FLAGS.deterministic)
+  return AnnotatorsConfig(**values)
 
 
 def _encoders(features):
@@ -153,7 +86,7 @@ def _encoders(features):
 
 
 def main():
-  from tfser.experiments import annotators  # pylint: disable=g-import-not-at-top
+  from tfser.tasks.annotators import train as annotators  # pylint: disable=g-import-not-at-top
   try:
     config = config_from_flags()
   except ValueError as e:

@@ -1,8 +1,13 @@
-"""Flags shared by every task. Task modules define their own flags beside these.
+"""Flags shared by every task, and the embedded demo (entry points are the only place that
+prepares it: the tfser library never imports data_prep). Task modules define their own flags
+beside these.
 
 A flag whose paper default differs between tasks (learning rate, patience, epochs) is defined by
 each task's module under a task-specific name, never here.
 """
+
+import os
+from typing import Sequence
 
 from absl import flags
 
@@ -21,3 +26,9 @@ flags.DEFINE_bool("deterministic", True,
                   "Enable TensorFlow op determinism (bit-identical reruns on CPU for a seed).")
 
 FLAGS = flags.FLAGS
+
+
+def demo_data_dir(demo_dir: str, features: Sequence[str] = ("is10",)) -> str:
+  """The embedded demo's data directory under ``demo_dir``, prepared on first use (data_prep)."""
+  from data_prep import prepare  # pylint: disable=g-import-not-at-top
+  return prepare.ensure_demo_data(os.path.expanduser(demo_dir), features=tuple(features), seed=0)

@@ -3,6 +3,7 @@
 import tfser  # noqa: F401  (Keras flavour before TensorFlow)
 import tensorflow as tf
 
+from tfser.metrics import ConcordanceCorrelation
 from tfser.metrics import concordance_correlation_coefficient
 
 
@@ -37,3 +38,23 @@ class CCCLoss(tf.keras.losses.Loss):
     mask = tf.reduce_all(tf.math.is_finite(y_true), axis=-1)
     y_true = tf.where(tf.math.is_finite(y_true), y_true, tf.zeros_like(y_true))
     return annotator_ccc_loss(y_true, y_pred, mask)
+
+
+class Task1LossMetric(tf.keras.metrics.Metric):
+  """Streaming :func:`annotator_ccc_loss`: 2 - CCC_act - CCC_val over every rating seen this epoch."""
+
+  def __init__(self, name="loss_task1", **kwargs):
+    super().__init__(name=name, **kwargs)
+    self.activation = ConcordanceCorrelation(name="ccc_act")
+    self.valence = ConcordanceCorrelation(name="ccc_val")
+
+  def update_state(self, ratings, predictions, mask):
+    self.activation.update_state(ratings[..., 0], predictions[..., 0], sample_weight=mask)
+    self.valence.update_state(ratings[..., 1], predictions[..., 1], sample_weight=mask)
+
+  def result(self):
+    return 2.0 - self.activation.result() - self.valence.result()
+
+  def reset_state(self):
+    self.activation.reset_state()
+    self.valence.reset_state()

@@ -64,11 +64,16 @@ import tfser  # noqa: F401  (Keras flavour before TensorFlow)
 import tensorflow as tf
 
 from tfser.ops import dct as dct_lib
-from tfser.ops import root_finding
 from tfser.ops.histogram import hard_bins
 from tfser.ops.histogram import hard_histogram_2d
 from tfser.ops.histogram import soft_histogram_2d
 from tfser.ops.histogram import valid_mask
+from tfser.ops.kde_functional import _grid_constants
+from tfser.ops.kde_functional import _heat
+from tfser.ops.kde_functional import _psi_order2
+from tfser.ops.kde_solvers import T_BRACKET  # noqa: F401  (public: kde2d's bracket for t*)
+from tfser.ops.kde_solvers import _attach_implicit_gradient
+from tfser.ops.kde_solvers import _solve_t
 
 __all__ = ["KDEResult", "bin_distribution", "diffusion_kde_2d", "diffusion_kde_2d_with_info",
            "hard_histogram_2d", "soft_histogram_2d"]
@@ -77,15 +82,10 @@ HISTOGRAMS = ("hard", "soft")
 T_GRADIENTS = ("implicit", "stop")
 FORMS = ("kde_diffusion", "textbook")
 SOLVERS = ("fast", "brentq")
-# kde2d's bracket for the diffusion time t*.
-T_BRACKET = (0.0, 0.1)
 # Batch rows per chunk so that one [chunk, n, n] tensor stays near 2**20 elements (8 MiB in
 # float64): the root solve streams a2 ~60 times, and a chunk that stays in cache ran 2.3x faster
 # at grid 512 than chunks of 2**23 elements (measured, 4 vs 32 rows); at grid 64 it is 256 rows.
 _CHUNK_ELEMENTS = 1 << 20
-# Fallback search for rows without a root: |f| on this many log-spaced times in [1e-8, 0.1].
-_SCAN_POINTS = 48
-_SCAN_RANGE = (1e-8, 0.1)
 
 
 class KDEResult(NamedTuple):
@@ -224,7 +224,8 @@ def bin_distribution(density, bins: int = 4, *, epsilon: float = 1e-12):
 
 
 # --------------------------------------------------------------------------------------------
-# Implementation.
+# Implementation: the batch driver. The fixed-point functional (psi sums, f(t)) is in
+# tfser/ops/kde_functional.py; the t* solvers and t*'s implicit gradient in tfser/ops/kde_solvers.py.
 
 
 class _Config(NamedTuple):
@@ -269,294 +270,6 @@ def _spikiness_order(points, valid, lo, hi) -> tf.Tensor:
   total = tf.maximum(tf.reduce_sum(counts, axis=[1, 2]), 1.0)
   share = tf.reduce_max(counts, axis=[1, 2]) / total
   return tf.argsort(share, direction="DESCENDING", stable=True)
-
-
-class _Grid(NamedTuple):
-  """Per-grid constants in the compute dtype."""
-  w: tf.Tensor  # [n]: 1 at k = 0, else 1/2 (kde2d's w)
-  k2_pow: tf.Tensor  # [6, n]: (k^2)^p, p = 0..5 (0^0 = 1 as numpy)
-  neg_pi2_k2: tf.Tensor  # [n - 1]: -pi^2 k^2 for k >= 1 (k = 0 is handled apart: t = inf safe)
-
-
-def _grid_constants(n: int, dtype) -> _Grid:
-  k2 = np.arange(n, dtype=np.float64) ** 2
-  w = np.full(n, 0.5)
-  w[0] = 1.0
-  k2_pow = np.stack([k2 ** p for p in range(6)])
-  return _Grid(w=tf.constant(w, dtype), k2_pow=tf.constant(k2_pow, dtype),
-               neg_pi2_k2=tf.constant(-np.pi ** 2 * k2[1:], dtype))
-
-
-def _heat(grid: _Grid, t: tf.Tensor) -> tf.Tensor:
-  """``exp(-pi^2 k^2 t)`` over k for each t: ``[...]`` -> ``[..., n]``; k = 0 gives 1 even at t = inf."""
-  decay = tf.exp(grid.neg_pi2_k2 * t[..., None])
-  return tf.concat([tf.ones_like(decay[..., :1]), decay], axis=-1)
-
-
-def _contract(a2: tf.Tensor, grid: _Grid, taus: tf.Tensor, nodes) -> tf.Tensor:
-  """kde2d's ``psi`` sums for several (i, j) nodes at once, each at its own time.
-
-  ``value(i, j) = (-1)^(i+j) pi^(2(i+j)) sum_ab u_a a2[a, b] v_b`` with
-  ``u = w exp(-pi^2 k^2 tau) k^(2j)`` on the first axis and ``v = (same) k^(2i)`` on the second.
-
-  Args:
-    a2: ``[batch, n, n]``.
-    taus: ``[batch, m]`` times, one per node.
-    nodes: m pairs (i, j).
-
-  Returns:
-    ``[batch, m]``.
-  """
-  size = a2.shape[-1]  # a2 may be a low-frequency block a2[:, :size, :size] (see _Truncated)
-  grid = _Grid(w=grid.w[:size], k2_pow=grid.k2_pow[:, :size], neg_pi2_k2=grid.neg_pi2_k2[:size - 1])
-  i_pows = tf.gather(grid.k2_pow, [i for i, _ in nodes])  # [m, n]
-  j_pows = tf.gather(grid.k2_pow, [j for _, j in nodes])
-  scale = tf.constant([(-1) ** (i + j) * np.pi ** (2 * (i + j)) for i, j in nodes], a2.dtype)
-  we = grid.w * _heat(grid, taus)  # [batch, m, n]
-  right = we * i_pows
-  left = we * j_pows
-  # One batched matmul reads a2 once for all m nodes: r[b, m, a] = sum_c a2[b, a, c] right[b, m, c].
-  r = tf.linalg.matmul(right, a2, transpose_b=True)
-  return scale * tf.reduce_sum(left * r, axis=-1)
-
-
-class _Truncated:
-  """a2 with its low-frequency blocks, for sums whose high frequencies are negligible.
-
-  Every psi sum weights a2[a, c] >= 0 by ``a^(2j) c^(2i) exp(-pi^2 tau (a^2 + c^2))``. Past
-  ``k_cut = sqrt(L / (pi^2 tau))`` the exponential is below ``exp(-L)``; with ``L = 60`` the
-  dropped terms, even with the ``k^10`` weight of order-5 sums, are ~1e-19 of the terms near the
-  weight's peak, far below float64 rounding of the sum. Each call picks the smallest block that
-  covers ``k_cut`` for the smallest tau of the chunk (a batch-wide ``tf.switch_case``, so it runs
-  under XLA). Used only inside the float64 root solve and the fast solver's float32 stage (cut at
-  ``exp(-40)``, far below float32 rounding); no gradient flows through it. A plain float32 input
-  keeps the full grid.
-  """
-
-  LOG_CUT = 60.0
-
-  def __init__(self, a2: tf.Tensor, log_cut: float = LOG_CUT):
-    n = a2.shape[-1]
-    self.log_cut = log_cut
-    self.full = a2
-    # Blocks of at least 64 (below that the branch costs more graph than it saves time).
-    self.sizes = [s for s in (n // 8, n // 4, n // 2) if s >= 64] + [n]
-    self.blocks = [a2[:, :s, :s] for s in self.sizes[:-1]] + [a2]
-    self.shape = a2.shape
-    self.dtype = a2.dtype
-
-  def contract(self, grid: "_Grid", taus: tf.Tensor, nodes) -> tf.Tensor:
-    if len(self.sizes) == 1:
-      return _contract(self.full, grid, taus, nodes)
-    tau_min = tf.reduce_min(taus)
-    k_cut = tf.sqrt(self.log_cut / (np.pi ** 2 * tau_min))
-    k_cut = tf.where(tf.math.is_finite(k_cut), k_cut, tf.constant(np.inf, k_cut.dtype))
-    sizes = tf.constant(self.sizes[:-1], k_cut.dtype)
-    branch = tf.reduce_sum(tf.cast(sizes < k_cut, tf.int32))
-    return tf.switch_case(branch, [
-        (lambda block=block: _contract(block, grid, taus, nodes)) for block in self.blocks])
-
-
-def _contract_any(a2, grid, taus, nodes):
-  if isinstance(a2, _Truncated):
-    return a2.contract(grid, taus, nodes)
-  return _contract(a2, grid, taus, nodes)
-
-
-_LEVEL5 = tuple((i, 5 - i) for i in range(6))
-_LEVEL4 = tuple((i, 4 - i) for i in range(5))
-_LEVEL3 = tuple((i, 3 - i) for i in range(4))
-_LEVEL2 = ((0, 2), (2, 0), (1, 1))
-
-
-def _odd_product(i: int) -> float:
-  return float(np.prod(np.arange(1, 2 * i, 2)))  # numpy's product over an empty range is 1
-
-
-def _psi_order2(a2: tf.Tensor, grid: _Grid, n_points: tf.Tensor, t: tf.Tensor):
-  """kde2d's ``psi(0, 2, t), psi(2, 0, t), psi(1, 1, t)``, each node computed once (memoised).
-
-  kde2d recomputes the recursion tree (45 grid sums per call of its gamma); the distinct nodes
-  are the 6 + 5 + 4 + 3 below, each a grid sum at its own time.
-  """
-  values = {}
-  level = _contract_any(a2, grid, tf.tile(t[:, None], [1, len(_LEVEL5)]), _LEVEL5)
-  values.update({node: level[:, m] for m, node in enumerate(_LEVEL5)})
-  pi_n = np.pi * n_points  # kde2d: (pi * N) * Sigma
-  for nodes in (_LEVEL4, _LEVEL3, _LEVEL2):
-    taus = []
-    for i, j in nodes:
-      total = tf.abs(values[(i + 1, j)] + values[(i, j + 1)])
-      c = (1 + 1 / 2 ** (i + j + 1)) / 3
-      taus.append((c * _odd_product(i) * _odd_product(j) / (pi_n * total)) ** (1 / (2 + i + j)))
-    level = _contract_any(a2, grid, tf.stack(taus, axis=1), nodes)
-    values.update({node: level[:, m] for m, node in enumerate(nodes)})
-  return values[(0, 2)], values[(2, 0)], values[(1, 1)]
-
-
-def _fixed_point(a2, grid, n_points, t, form):
-  """The function whose root is t*: kde-diffusion's ``t - (t - g) / g`` or textbook ``t - g``."""
-  psi02, psi20, psi11 = _psi_order2(a2, grid, n_points, t)
-  total = psi02 + psi20 + 2 * psi11
-  g = (2 * np.pi * n_points * total) ** (-1 / 3)
-  if form == "textbook":
-    return t - g
-  return t - (t - g) / g
-
-
-def _solve_t(a2, grid, n_points, form, solver="brentq"):
-  """t* per row (no gradient) and whether kde2d's brentq would have found a root.
-
-  ``solver="brentq"``: a batched copy of scipy's brentq in the compute dtype (agrees with kde2d
-  to ~1e-15). ``solver="fast"``: :func:`_solve_t_fast` for float64 on grids of at least 64
-  (float32, and smaller grids where the solve is cheap and the smaller graph compiles faster,
-  use brentq).
-  In float32 brentq's relative tolerance is float32's 4 eps (``batched_brentq`` raises scipy's
-  float64 rtol to the dtype's): with float64's, float32 iterates stall, every row ran all 100
-  iterations, came out unconverged and took the fallback scan (DiffKDE batch of 32 at grid 64:
-  ~200 evaluations of f instead of 7, t* the same to ~3e-7, but ``converged`` False and hence
-  no implicit t* gradient).
-  Rows without a sign change on [0, 0.1] get Botev's fallback in both.
-  """
-  a2 = tf.stop_gradient(a2)
-  dtype = a2.dtype
-  full = a2
-  if dtype == tf.float64:
-    a2 = _Truncated(a2)
-  f = lambda t: _fixed_point(a2, grid, n_points, t, form)  # noqa: E731
-  zeros = tf.zeros_like(n_points)
-  lo = zeros + T_BRACKET[0]
-  hi = zeros + T_BRACKET[1]
-  # kde-diffusion's f(0) = 0 - (0 - g) / g = 1 exactly for any finite g > 0 (saves a grid pass
-  # with k^10 weights that would overflow float32); the textbook form has f(0) = -g(0).
-  f_lo = tf.ones_like(lo) if form == "kde_diffusion" else f(lo)
-  if solver == "fast" and dtype == tf.float64 and grid.w.shape[0] >= _FAST_MIN_GRID:
-    root, converged = _solve_t_fast(full, f, grid.w.shape[0], n_points, form, lo, hi, f_lo)
-  else:
-    result = root_finding.batched_brentq(f, lo, hi, f_a=f_lo)
-    root, converged = result.root, result.converged
-
-  def fallback():
-    # Botev's MATLAB kde2d: if no root is bracketed, minimise |f| on [0, 0.1]. |f| need not be
-    # unimodal, so scan a log-spaced grid first and refine around its best point.
-    scan = tf.constant(np.geomspace(_SCAN_RANGE[0], T_BRACKET[1], _SCAN_POINTS), dtype)
-    values = tf.TensorArray(dtype, size=_SCAN_POINTS)
-    values = tf.while_loop(
-        lambda k, _: k < _SCAN_POINTS,
-        lambda k, acc: (k + 1, acc.write(k, tf.abs(f(tf.fill(tf.shape(lo), scan[k]))))),
-        (0, values))[1]
-    best = tf.argmin(tf.transpose(values.stack()), axis=1, output_type=tf.int32)
-    left = tf.where(best > 0, tf.gather(scan, tf.maximum(best - 1, 0)), lo)
-    right = tf.gather(scan, tf.minimum(best + 1, _SCAN_POINTS - 1))
-    t_min = root_finding.batched_golden_min(lambda t: tf.abs(f(t)), left, right)
-    return tf.where(converged, root, t_min)
-
-  t_star = tf.cond(tf.reduce_all(converged), lambda: root, fallback)
-  return tf.cast(t_star, dtype), converged
-
-
-# Fast solver: smallest grid that uses it, smallest t* it accepts, float32 brentq's relative
-# tolerance, float32 truncation cut, relative offset of the second polish point, accepted change
-# in the last polish step (relative).
-_FAST_MIN_GRID = 64
-_FAST_T_MIN = 1e-13
-_FAST_RTOL = 2e-5
-_FAST_LOG_CUT = 40.0
-_FAST_SECANT_OFFSET = 1e-3
-_FAST_ACCEPT = 1e-6
-# Scale for a2 in float32 (N is divided by it: psi * N, hence every tau and g, is unchanged):
-# keeps order-5 sums (up to ~(pi n)^10 a2) far from float32's overflow at grid 512.
-_FAST_A2_SCALE = 2.0 ** -20
-
-
-def _solve_t_fast(a2, f64, n, n_points, form, lo, hi, f_lo):
-  """Float32 bracketing + float64 secant polish of f's root; falls back to exact brentq.
-
-  1. f64(0.1): its sign decides, exactly as in kde2d, whether [0, 0.1] brackets a root.
-  2. brentq in float32 on [0, 0.1] to 2e-5 relative, with the a2 grid in float32 (half the
-     memory traffic; scaled by 2^-20, N by 2^20, which leaves every tau and g unchanged but keeps
-     order-5 sums from overflowing) and truncated at ``exp(-40)``. (Brent on log t took as many
-     steps, all at small t where nothing can be truncated: measured slower.)
-  3. Two secant steps in float64 from ``t0`` and ``t0 (1 + 1e-3)``: the error contracts as
-     ``e_{k+1} ~ e_k e_{k-1} / t``, so t* is within ~1e-12 relative after 3 float64 evaluations
-     (kde2d's own brentq stops at 2e-12 absolute: the two agree to its tolerance).
-  4. Rows where the last polish step moved t by more than 1e-6 relative, left (1e-13, 0.1] or
-     went non-finite (not seen in the tests or the benchmark) run the exact batched brentq (the
-     whole chunk, only then).
-
-  Measured (2 cores): the solve takes ~0.45x (grid 64) and ~0.65x (grid 512) of the brentq
-  copy's time; densities agree with kde2d to ~3e-8 relative (brentq's own stopping tolerance).
-
-  Returns ``(root, converged)`` as the brentq path; ``converged`` is the bracket test.
-  """
-  dtype = a2.dtype
-  f_hi = f64(hi)
-  # brentq: f(a) f(b) > 0 raises; f(b) == 0 returns b (f(0) = 1 in kde-diffusion's form).
-  bracketed = (f_lo * f_hi <= 0) & tf.math.is_finite(f_hi)
-  grid32 = _grid_constants(n, tf.float32)
-  a2_32 = _Truncated(tf.cast(a2 * _FAST_A2_SCALE, tf.float32), log_cut=_FAST_LOG_CUT)
-  n32 = tf.cast(n_points / _FAST_A2_SCALE, tf.float32)
-  f32 = lambda t: _fixed_point(a2_32, grid32, n32, t, form)  # noqa: E731
-  first = root_finding.batched_brentq(
-      f32, tf.cast(lo, tf.float32), tf.cast(hi, tf.float32), f_a=tf.cast(f_lo, tf.float32),
-      f_b=tf.where(bracketed, tf.cast(f_hi, tf.float32), tf.ones_like(lo, tf.float32)),
-      xtol=0.0, rtol=_FAST_RTOL)
-  t0 = tf.cast(first.root, dtype)
-  t0 = tf.where(bracketed, tf.clip_by_value(t0, _FAST_T_MIN, T_BRACKET[1]), hi)
-
-  def secant(ta, fa, tb, fb):
-    step = fb * (tb - ta) / (fb - fa)
-    return tb - tf.where(tf.math.is_finite(step), step, tf.zeros_like(step))
-
-  # The three float64 evaluations as one loop (one copy of f in the graph: faster tracing and
-  # compiling). Step 0 evaluates t0, step 1 t0 (1 + 1e-3), step 2 the secant of the two; the
-  # secant through step 2 and the better earlier point gives t3.
-  def polish(k, ta, fa, tb, fb):
-    x = tf.where(tf.equal(k, 0), t0,
-                 tf.where(tf.equal(k, 1), t0 * (1 + _FAST_SECANT_OFFSET),
-                          tf.where(bracketed, tf.clip_by_value(secant(ta, fa, tb, fb),
-                                                               0.5 * t0, 2 * t0), hi)))
-    fx = f64(x)
-    # Keep the point with the smaller |f| as the older one (step 2's partner).
-    older_better = tf.abs(fa) <= tf.abs(fb)
-    ta, fa = (tf.where(tf.equal(k, 0), x, tf.where(older_better, ta, tb)),
-              tf.where(tf.equal(k, 0), fx, tf.where(older_better, fa, fb)))
-    return k + 1, ta, fa, x, fx
-
-  nan = tf.fill(tf.shape(t0), tf.constant(np.nan, dtype))
-  _, ta, fa, t2, f2 = tf.while_loop(lambda k, *_: k < 3, polish, (0, nan, nan, nan, nan),
-                                    maximum_iterations=3)
-  t3 = secant(ta, fa, t2, f2)
-  ok = (tf.abs(t3 - t2) <= _FAST_ACCEPT * t2) & (t3 > _FAST_T_MIN) & (t3 <= hi)
-  ok &= tf.math.is_finite(t3) & tf.math.is_finite(f2)
-  t3 = tf.where(ok & bracketed, t3, hi)
-  redo = bracketed & ~ok
-
-  def exact():
-    result = root_finding.batched_brentq(f64, lo, hi, f_a=f_lo, f_b=f_hi)
-    return tf.where(redo, result.root, t3), tf.where(redo, result.converged, bracketed)
-
-  return tf.cond(tf.reduce_any(redo), exact, lambda: (t3, bracketed))
-
-
-def _attach_implicit_gradient(t_star, converged, a2, grid, n_points, form):
-  """Identity on t*, with the implicit-function gradient ``-(df/da2) / (df/dt)`` w.r.t. ``a2``."""
-
-  @tf.custom_gradient
-  def identity(a2_in):
-    def grad(upstream):
-      t = tf.stop_gradient(t_star)
-      with tf.GradientTape() as tape:
-        tape.watch([a2_in, t])
-        f = _fixed_point(a2_in, grid, n_points, t, form)
-      df_da2, df_dt = tape.gradient(f, [a2_in, t])
-      usable = converged & tf.math.not_equal(df_dt, 0.0) & tf.math.is_finite(df_dt)
-      scale = tf.where(usable, -upstream / tf.where(usable, df_dt, tf.ones_like(df_dt)),
-                       tf.zeros_like(df_dt))
-      return scale[:, None, None] * df_da2
-    return tf.identity(t_star), grad
-
-  return identity(a2)
 
 
 def _sparse_transforms(config: _Config, points_per_row: Optional[int]) -> bool:

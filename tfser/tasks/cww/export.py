@@ -26,7 +26,7 @@ WAVEFORM_NOTE = ("no waveform signature: IS10 is computed by openSMILE (SMILExtr
 
 
 class CwwServing(tf.Module):
-  """Serving wrapper around the functional network of tfser.models.cww_classifier."""
+  """Serving wrapper around the functional network of tfser.tasks.cww.model."""
 
   def __init__(self, network: tf.keras.Model, feature_dim: int):
     super().__init__(name="cww_serving")

@@ -36,8 +36,9 @@ import numpy as np
 import tfser  # noqa: F401  (Keras flavour before TensorFlow)
 import tensorflow as tf
 
-from tfser.experiments.annotators_step import AnnotatorTaskModel
-from tfser.experiments.annotators_step import consensus_from_distribution
+from tfser.data import standardize as standardize_lib
+from tfser.tasks.annotators.model import AnnotatorTaskModel
+from tfser.metrics import consensus_from_distribution
 
 WAVEFORM_FEATURES = ("wav2vec2", "bert")
 
@@ -67,7 +68,7 @@ class AnnotatorServingModule(tf.Module):
                                   name="annotators")
 
   def _outputs(self, features, annotator_ids):
-    features = (tf.cast(features, tf.float32) - self.feature_mean) / self.feature_std
+    features = standardize_lib.standardize(features, self.feature_mean, self.feature_std)
     batch = tf.shape(features)[0]
     annotator_ids = tf.cast(annotator_ids, tf.int32)
     if self.is_baseline:

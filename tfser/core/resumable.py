@@ -1,129 +1,29 @@
-"""Keras callbacks of the corpus-wise-weights task (usable by any task with per-corpus data).
+"""The resume machinery both trainers share: resumable callbacks and one resumable fit.
 
-Order matters at an epoch end (each adds to the shared ``logs`` dict for the ones after it):
+A run killed at any point (mid-epoch included) and started again with the same out_dir ends
+with the same results and weights as an uninterrupted one (given op determinism):
 
-  CorpusValidation      -> logs val_ua_<corpus>, val_ua_mean (the paper's stopping criterion)
-  CorpusWeightsCallback -> logs train_ua_<corpus>, cww_<corpus>; assigns the Eq. 3 weights
-  BestCheckpoint        -> saves the network when val_ua_mean improves
-  ResumableEarlyStopping, ResumableReduceLROnPlateau (patience 5 and 2 on val_ua_mean)
-  TensorBoard           -> writes all of the above per epoch
-  ResumableCheckpoint   -> saves model, optimizer, counters and the callbacks' state
-
-``ResumableCheckpoint`` makes a run killed mid-epoch resume to the same result: it saves every
-``save_every_steps`` steps and at every epoch end; the trainer restores it before fitting, skips
-the input stream to the restored global step and starts the epoch at the restored step. The
-annotators task (``tfser.experiments.annotators``) resumes with it and the Resumable* callbacks
-too.
+* :class:`ResumableCheckpoint` saves every ``save_every_steps`` steps and at every epoch end: the
+  model and optimizer (weights, slots, iterations, learning rate, dropout generators' states),
+  the epoch and the step within it, the training metrics' running values and the JSON state of
+  the stateful callbacks (``get_state``/``set_state``).
+* :class:`ResumableEarlyStopping`, :class:`ResumableReduceLROnPlateau` (:class:`PendingState`):
+  Keras's callbacks whose counters survive the restart; :class:`BestCheckpoint` saves the network
+  whenever the monitored value improves.
+* :class:`ResumesMidEpoch` (a Model mixin): fit() starts its first epoch at the restored step.
+* :func:`fit` restores the checkpoint, skips the endless training stream to the restored
+  position and fits from there; the task trainers (``tfser.tasks.<task>.train``) call it.
 """
 
 import json
 import math
 import os
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
 import tfser  # noqa: F401  (Keras flavour before TensorFlow)
 import tensorflow as tf
-
-from tfser import corpus_weights as cww_math
-from tfser import metrics as tfser_metrics
-
-
-def predict_labels(predict_fn: Callable, dataset: tf.data.Dataset) -> Tuple[np.ndarray, np.ndarray]:
-  """Runs ``predict_fn(features) -> scores [B, C]`` over a finite dataset of dicts.
-
-  Returns (labels ``[n]`` int, predicted classes ``[n]`` int).
-  """
-  labels, predictions = [], []
-  for batch in dataset:
-    scores = predict_fn(batch["features"])
-    labels.append(np.asarray(batch["label"]).reshape(-1))
-    predictions.append(np.argmax(np.asarray(scores), axis=-1))
-  if not labels:
-    return np.zeros([0], np.int64), np.zeros([0], np.int64)
-  return np.concatenate(labels).astype(np.int64), np.concatenate(predictions).astype(np.int64)
-
-
-def unweighted_accuracy(labels: np.ndarray, predictions: np.ndarray, num_classes: int = 4) -> float:
-  """UA via tfser.metrics (classes absent from labels are left out); NaN for no labels at all."""
-  if len(labels) == 0:
-    return math.nan
-  return float(tfser_metrics.unweighted_accuracy(labels, predictions, num_classes))
-
-
-def corpus_uas(predict_fn: Callable, datasets: Mapping[str, tf.data.Dataset],
-               num_classes: int = 4) -> Dict[str, float]:
-  """UA of each corpus's dataset: {corpus: UA} (NaN where a dataset is empty)."""
-  return {c: unweighted_accuracy(*predict_labels(predict_fn, ds), num_classes)
-          for c, ds in datasets.items()}
-
-
-def _finite_mean(values) -> float:
-  values = [v for v in values if v is not None and math.isfinite(v)]
-  return float(np.mean(values)) if values else math.nan
-
-
-class CorpusValidation(tf.keras.callbacks.Callback):
-  """Adds each training corpus's validation UA and their mean (``val_ua_mean``) to the logs."""
-
-  def __init__(self, predict_fn: Callable, datasets: Mapping[str, tf.data.Dataset],
-               num_classes: int = 4):
-    super().__init__()
-    self.predict_fn = predict_fn
-    self.datasets = dict(datasets)
-    self.num_classes = num_classes
-
-  def on_epoch_end(self, epoch, logs=None):
-    logs = logs if logs is not None else {}
-    uas = corpus_uas(self.predict_fn, self.datasets, self.num_classes)
-    for corpus, ua in uas.items():
-      logs[f"val_ua_{corpus}"] = ua
-    logs["val_ua_mean"] = _finite_mean(uas.values())
-
-
-class CorpusWeightsCallback(tf.keras.callbacks.Callback):
-  """Algorithm 1, line 8: recomputes the corpus weights (Eq. 3) at every epoch end.
-
-  U_d is the UA of the current model (inference mode) on training corpus d's training data; the
-  weights, normalised to mean 1, are assigned to ``weights_variable`` ``[D]`` (read by the compiled
-  train step). With ``enabled=False`` (plain CE) the UAs are still logged, the weights stay 1.
-  Logs ``train_ua_<corpus>`` and ``cww_<corpus>``; ``history`` keeps one dict per epoch.
-  """
-
-  def __init__(self, weights_variable: tf.Variable, predict_fn: Callable,
-               datasets: Mapping[str, tf.data.Dataset], corpora: Sequence[str], *,
-               lambda_w: float = cww_math.DEFAULT_LAMBDA_W, enabled: bool = True,
-               num_classes: int = 4):
-    super().__init__()
-    self.weights_variable = weights_variable
-    self.predict_fn = predict_fn
-    self.datasets = dict(datasets)
-    self.corpora = tuple(corpora)
-    self.lambda_w = lambda_w
-    self.enabled = enabled
-    self.num_classes = num_classes
-    self.history: List[Dict[str, float]] = []
-
-  def on_epoch_end(self, epoch, logs=None):
-    logs = logs if logs is not None else {}
-    uas = corpus_uas(self.predict_fn, self.datasets, self.num_classes)
-    for corpus, ua in uas.items():
-      logs[f"train_ua_{corpus}"] = ua
-    if self.enabled:
-      weights = cww_math.corpus_weights([uas[c] for c in self.corpora], self.lambda_w)
-      self.weights_variable.assign(weights.astype(np.float32))
-    current = self.weights_variable.numpy()
-    for corpus, w in zip(self.corpora, current):
-      logs[f"cww_{corpus}"] = float(w)
-    self.history.append({"epoch": epoch, **{f"train_ua_{c}": uas[c] for c in uas},
-                         **{f"cww_{c}": float(w) for c, w in zip(self.corpora, current)}})
-
-  def get_state(self):
-    return {"history": self.history}
-
-  def set_state(self, state):
-    self.history = list(state.get("history", []))
 
 
 class BestCheckpoint(tf.keras.callbacks.Callback):
@@ -298,3 +198,32 @@ class ResumableCheckpoint(tf.keras.callbacks.Callback):
 
   def on_epoch_end(self, epoch, logs=None):
     self._save(epoch + 1, 0)
+
+
+def fit(model: tf.keras.Model, stream: tf.data.Dataset, *, checkpoint: ResumableCheckpoint,
+        steps_per_epoch: int, max_epochs: int, stopped: Callable[[], bool],
+        callbacks: Sequence[tf.keras.callbacks.Callback], refit_finished: bool = False,
+        **fit_kwargs) -> Tuple[int, int, bool]:
+  """The resumable fit both tasks use: restore, skip to the step, fit to ``max_epochs``.
+
+  model: a :class:`ResumesMidEpoch` Keras model, compiled. stream: the endless training stream
+  whose k-th ``steps_per_epoch`` elements are epoch k in every process (deterministic for a seed),
+  so a resumed run skips it to (epoch, step). checkpoint: the run's ResumableCheckpoint (also in
+  ``callbacks``, last). stopped: called after the restore, True when the restored run had stopped
+  early. A finished run (stopped, or every epoch done) is not fitted again, unless
+  ``refit_finished``: then it fits for zero epochs, which applies the callbacks' restored state
+  (e.g. early stopping's best weights). fit_kwargs: more ``Model.fit`` arguments (verbose,
+  validation_data, ...). Returns (restored epoch, restored step in it, finished before this call).
+  """
+  epoch, step = checkpoint.restore()
+  finished = epoch >= max_epochs or stopped()
+  if finished and not refit_finished:
+    return epoch, step, finished
+  model.resume_step_in_epoch = 0 if finished else step
+  try:
+    model.fit(stream.skip(epoch * steps_per_epoch + step),
+              epochs=epoch if finished else max_epochs, initial_epoch=epoch,
+              steps_per_epoch=steps_per_epoch, callbacks=list(callbacks), **fit_kwargs)
+  finally:
+    model.resume_step_in_epoch = 0
+  return epoch, step, finished

@@ -5,23 +5,21 @@ deviation over the training corpora) of the final training-set UAs; the claim ho
 spread is smaller on average over the seeds, and a one-sided paired t-test over the seeds gives
 its p-value.
 
-Run on the demo (or --data_dir): ``python -m tfser.experiments.cww_fig1 --seeds=3`` (a few
+Run on the demo (or --data_dir): ``python -m tfser.launchers.cww_fig1 --seeds=3`` (a few
 minutes on 2 cores); ``--synthetic`` uses in-memory corpora of graded difficulty instead.
 """
 
-import argparse
 import dataclasses
-import json
 import tempfile
-from typing import Dict, Optional, Sequence
+from typing import Dict, Sequence
 
 import numpy as np
 from scipy import stats
 
 import tfser  # noqa: F401  (Keras flavour before TensorFlow)
 
-from tfser.experiments import cww_train
-from tfser.experiments.cww import CwwConfig
+from tfser.tasks.cww import train as cww_train
+from tfser.tasks.cww.config import CwwConfig
 
 
 def compare_spread(base: CwwConfig, seeds: Sequence[int], source=None) -> Dict:
@@ -45,27 +43,3 @@ def compare_spread(base: CwwConfig, seeds: Sequence[int], source=None) -> Dict:
   return {"seeds": list(seeds), "spread_ce": ce.tolist(), "spread_cww": cww.tolist(),
           "mean_spread_ce": float(ce.mean()), "mean_spread_cww": float(cww.mean()),
           "p_value_cww_less": p_value, "train_ua": uas}
-
-
-def main(argv: Optional[Sequence[str]] = None):
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--data_dir", default=None, help="Prepared corpora (default: the demo).")
-  parser.add_argument("--demo_dir", default="~/.cache/tfser/demo")
-  parser.add_argument("--holdout", default="POD")
-  parser.add_argument("--seeds", type=int, default=3)
-  parser.add_argument("--max_epochs", type=int, default=30)
-  parser.add_argument("--synthetic", action="store_true", help="In-memory graded corpora.")
-  args = parser.parse_args(argv)
-  source = None
-  base = CwwConfig(holdout=args.holdout, data_dir=args.data_dir, demo_dir=args.demo_dir,
-                   max_epochs=args.max_epochs, checkpoint_every_steps=0)
-  if args.synthetic:
-    from tfser.experiments import cww_data  # pylint: disable=g-import-not-at-top
-    source = cww_data.synthetic_corpora(dim=64, seed=0)
-    base = dataclasses.replace(base, feature_dim=64)
-  result = compare_spread(base, range(args.seeds), source)
-  print(json.dumps({k: v for k, v in result.items() if k != "train_ua"}, indent=2))
-
-
-if __name__ == "__main__":
-  main()

@@ -24,7 +24,7 @@ Upsampling seeds are fixed per batch (``[seed, batch index]``), so an evaluation
 """
 
 import collections
-from typing import Dict, Optional
+from typing import Any, Dict, Optional
 
 import numpy as np
 
@@ -32,9 +32,11 @@ import tfser  # noqa: F401  (Keras flavour before TensorFlow)
 import tensorflow as tf
 
 from tfser import metrics as metrics_lib
-from tfser.experiments.annotators_step import AnnotatorTaskModel
-from tfser.experiments.annotators_step import consensus_from_distribution
 from tfser.layers.diffkde import DiffKDE
+from tfser.metrics import consensus_from_distribution
+from tfser.tasks.annotators.config import AnnotatorsConfig
+from tfser.tasks.annotators.data import AnnotatorData
+from tfser.tasks.annotators.model import AnnotatorTaskModel
 
 
 def _ccc(x, y) -> float:
@@ -58,10 +60,9 @@ def per_annotator_ccc(annotator_ids, truth, predictions):
   var_x = np.bincount(group, dx * dx) / n
   var_y = np.bincount(group, dy * dy) / n
   cov = np.bincount(group, dx * dy) / n
-  denominator = var_x + var_y + (mean_x - mean_y) ** 2
-  with np.errstate(divide="ignore", invalid="ignore"):
-    ccc = np.where(denominator > 0, 2 * cov / denominator, 0.0)
-  return ccc, n.astype(np.int64)
+  ccc = metrics_lib.ccc_from_moments(*(tf.constant(v, tf.float64)
+                                        for v in (mean_x, mean_y, var_x, var_y, cov)))
+  return ccc.numpy(), n.astype(np.int64)
 
 
 def make_predict_fn(task_model: AnnotatorTaskModel, element_spec, *, all_heads: bool = False,
@@ -166,4 +167,31 @@ def evaluate_dataset(task_model: AnnotatorTaskModel, dataset: tf.data.Dataset, *
     results[f"per_annotator_ccc_{name}_mean"] = (
         float(np.mean(values[enough])) if enough.any() else float("nan"))
     results["per_annotator_count"] = int(enough.sum())
+  return results
+
+
+def evaluate(task_model: AnnotatorTaskModel, config: AnnotatorsConfig,
+             data: AnnotatorData) -> Dict[str, Any]:
+  """Validation, test and zero-shot metrics (``tfser.tasks.annotators.evaluate``)."""
+  hard_kde = None
+  # Section 4.2's ablation concerns Task 1 alone (no distribution seen in training).
+  if config.objective == "task1" and config.hard_kde_grid_size:
+    hard_kde = DiffKDE(grid_size=config.hard_kde_grid_size, out_bins=config.out_bins,
+                       samples=config.diffkde_samples, histogram="hard", dtype="float64",
+                       seed=config.seed, name="kde_hard")
+  kwargs = dict(seed=config.seed, per_annotator_min_ratings=config.per_annotator_min_ratings)
+  # One traced prediction function per kind of evaluation, shared by the datasets.
+  within = make_predict_fn(task_model, data.validation.element_spec, hard_kde=hard_kde)
+  results = {}
+  for split, dataset in (("validation", data.validation), ("test", data.test)):
+    results[split] = evaluate_dataset(task_model, dataset, hard_kde=hard_kde, predict_fn=within,
+                                      description=f"{config.corpus} {split}", **kwargs)
+  results["zero_shot"] = {}
+  if data.zero_shot:
+    first = next(iter(data.zero_shot.values()))
+    every_head = make_predict_fn(task_model, first.element_spec, all_heads=True)
+    for corpus, dataset in data.zero_shot.items():
+      results["zero_shot"][corpus] = evaluate_dataset(
+          task_model, dataset, all_heads=True, predict_fn=every_head,
+          description=f"zero-shot corpus {corpus}", **kwargs)
   return results

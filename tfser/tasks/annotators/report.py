@@ -1,11 +1,11 @@
 """Tables 1 and 2 of the annotators paper from the runs' results.json files.
 
-    python -m tfser.report_annotators --table=1 --runs=runs/annotators_table1 --out=runs/table1
-    python -m tfser.report_annotators --table=2 --runs=runs/annotators_table2 --out=runs/table2
+    python -m tfser.tasks.annotators.report --table=1 --runs=runs/annotators_table1 --out=runs/table1
+    python -m tfser.tasks.annotators.report --table=2 --runs=runs/annotators_table2 --out=runs/table2
 
 Every ``results.json`` under ``--runs`` (any depth) is one run: (training corpus, model,
 objective, seed). Cells are mean +- std over seeds with a paired two-sided t-test
-(``scipy.stats.ttest_rel``, via ``tfser.report``) against the baseline's runs of the same seeds:
+(``scipy.stats.ttest_rel``, via ``tfser.core.report``) against the baseline's runs of the same seeds:
 ``*`` a significant improvement, ``†`` a significant decline (alpha 0.05), as in the paper.
 
 Table 1 (within corpus, the test split): a row per method (Baseline, MT and One-hot with Task 1
@@ -27,7 +27,10 @@ import os
 import sys
 from typing import Dict, List, Sequence, Tuple
 
-from tfser import report
+from tfser.core import report
+# The tables' rows: the named experiments' (model, objective, title).
+from tfser.tasks.annotators.experiments import TABLE1_ROWS
+from tfser.tasks.annotators.experiments import TABLE2_COLUMNS
 
 # (metric key, column title, higher is better)
 DISTRIBUTION_METRICS = (("tvd", "TVD \u2193", False), ("jsd", "JSD \u2193", False),
@@ -36,11 +39,6 @@ DISTRIBUTION_METRICS = (("tvd", "TVD \u2193", False), ("jsd", "JSD \u2193", Fals
 EXTRA_METRICS = (("individual_ccc_act", "Individual act. CCC \u2191", True),
                  ("individual_ccc_val", "Individual val. CCC \u2191", True),
                  ("kde_tvd", "TVD, KDE \u2193", False), ("kde_jsd", "JSD, KDE \u2193", False))
-TABLE1_ROWS = (("baseline", "baseline", "Baseline"), ("mt", "task1", "MT (Task 1)"),
-               ("mt", "task1+2", "MT (Task 1+2)"), ("onehot", "task1", "One-hot (Task 1)"),
-               ("onehot", "task1+2", "One-hot (Task 1+2)"))
-TABLE2_COLUMNS = (("baseline", "baseline", "Baseline"), ("mt", "task1", "MT-1"),
-                  ("mt", "task1+2", "MT-12"))
 TABLE2_METRICS = (("tvd", "TVD \u2193", False), ("jsd", "JSD \u2193", False),
                   ("consensus_ccc_act", "Act. CCC \u2191", True),
                   ("consensus_ccc_val", "Val. CCC \u2191", True))

@@ -17,9 +17,10 @@ import numpy as np
 import tfser  # noqa: F401  (Keras flavour before TensorFlow)
 import tensorflow as tf
 
-from tfser import callbacks as tfser_callbacks
+from tfser.core import resumable
+from tfser.data import standardize as standardize_lib
 from tfser.layers.seeded_dropout import SeededDropout
-from tfser.losses import cww as cww_losses
+from tfser.tasks.cww import equations as cww_losses
 
 
 @tf.keras.utils.register_keras_serializable(package="tfser")
@@ -30,7 +31,8 @@ class FeatureNormalization(tf.keras.layers.Layer):
   ``min_std`` (constant features) is replaced by 1 so no feature divides by zero.
   """
 
-  def __init__(self, dim: int, mean=None, std=None, min_std: float = 1e-8, **kwargs):
+  def __init__(self, dim: int, mean=None, std=None, min_std: float = standardize_lib.MIN_STD,
+               **kwargs):
     super().__init__(**kwargs)
     self.dim = int(dim)
     self.min_std = float(min_std)
@@ -43,7 +45,7 @@ class FeatureNormalization(tf.keras.layers.Layer):
   def build(self, input_shape):
     if input_shape[-1] is not None and int(input_shape[-1]) != self.dim:
       raise ValueError(f"features have width {input_shape[-1]}, the model expects {self.dim}")
-    std = np.where(self._init_std > self.min_std, self._init_std, 1.0).astype(np.float32)
+    std = standardize_lib.safe_std(self._init_std, self.min_std).astype(np.float32)
     self.mean = self.add_weight("mean", [self.dim], dtype=tf.float32, trainable=False,
                                 initializer=tf.constant_initializer(self._init_mean))
     self.std = self.add_weight("std", [self.dim], dtype=tf.float32, trainable=False,
@@ -51,7 +53,7 @@ class FeatureNormalization(tf.keras.layers.Layer):
     super().build(input_shape)
 
   def call(self, inputs):
-    x = (tf.cast(inputs, tf.float32) - self.mean) / self.std
+    x = standardize_lib.standardize(inputs, self.mean, self.std)
     return tf.cast(x, self.compute_dtype)
 
   def get_config(self):
@@ -97,7 +99,7 @@ def build_classifier(input_dim: int = 1582, *, hidden_units: Sequence[int] = (10
   return tf.keras.Model(features, outputs, name=name)
 
 
-class CwwModel(tfser_callbacks.ResumesMidEpoch, tf.keras.Model):
+class CwwModel(resumable.ResumesMidEpoch, tf.keras.Model):
   """Algorithm 1's training model around F (``network``, from :func:`build_classifier`).
 
   Data: dicts ``{"labelled": {corpus: {"features" [M, F], "label" [M], "votes" [M, C]}},
@@ -105,7 +107,7 @@ class CwwModel(tfser_callbacks.ResumesMidEpoch, tf.keras.Model):
   training corpus per step, keyed by the names in ``corpora``.
 
   ``corpus_weights`` ``[D]`` is a non-trainable variable (initialised to 1, Algorithm 1 line 1)
-  that the compiled step reads on every call; :class:`tfser.callbacks.CorpusWeightsCallback`
+  that the compiled step reads on every call; :class:`tfser.tasks.cww.equations.CorpusWeightsCallback`
   assigns it at epoch ends. It is tracked by checkpoints of this model.
 
   Under a tf.distribute strategy each replica sees a slice of every minibatch; the per-class

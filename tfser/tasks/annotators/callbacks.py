@@ -6,10 +6,10 @@ import numpy as np
 import tfser  # noqa: F401  (Keras flavour before TensorFlow)
 import tensorflow as tf
 
-from tfser import callbacks as tfser_callbacks
+from tfser.core import resumable
 
 
-class EarlyStoppingAfterMinimum(tfser_callbacks.PendingState, tf.keras.callbacks.Callback):
+class EarlyStoppingAfterMinimum(resumable.PendingState, tf.keras.callbacks.Callback):
   """Early stopping with patience, never before ``min_epochs`` (the paper: 10 and 30).
 
   Tracks the best ``monitor`` value (lower is better) from the first epoch; stops when it has
@@ -17,7 +17,7 @@ class EarlyStoppingAfterMinimum(tfser_callbacks.PendingState, tf.keras.callbacks
   the best weights (``restore_best_weights``). Keras's ``EarlyStopping(start_from_epoch=...)``
   ignores the epochs before the start, so the best model could not come from them.
 
-  Resumable (``tfser.callbacks.ResumableCheckpoint``): ``get_state``/``set_state`` (PendingState)
+  Resumable (``tfser.core.resumable.ResumableCheckpoint``): ``get_state``/``set_state`` (PendingState)
   carry the counters, and after ``track_best_weights(model)`` the best weights live in variables whose
   module the checkpoint saves with them, so a resumed run stops and restores as an uninterrupted
   one (otherwise they are arrays in memory).
@@ -89,7 +89,7 @@ class EarlyStoppingAfterMinimum(tfser_callbacks.PendingState, tf.keras.callbacks
 
 class EpochHistory(tf.keras.callbacks.Callback):
   """Every epoch's logs as ``{name: [value per epoch]}`` (Keras's History), kept across a resume
-  through ``get_state``/``set_state`` (``tfser.callbacks.ResumableCheckpoint``)."""
+  through ``get_state``/``set_state`` (``tfser.core.resumable.ResumableCheckpoint``)."""
 
   def __init__(self):
     super().__init__()

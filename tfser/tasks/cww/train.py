@@ -1,7 +1,7 @@
 """The corpus-wise-weights trainer: build data, model, loss, callbacks; fit; evaluate; export.
 
 ``train(config)`` runs one leave-one-corpus-out fold (or one fold of the within-corpus speaker
-cross-validation, ``tfser.experiments.cww_folds``: the holdout's train / validation / test
+cross-validation, ``tfser.tasks.cww.folds``: the holdout's train / validation / test
 speakers of ``config.fold``, across all its splits; POD: its fixed splits) and returns the dict it
 also writes to ``<out_dir>/results.json``. Read top to bottom it is the paper's recipe:
 
@@ -27,13 +27,15 @@ import numpy as np
 import tfser  # noqa: F401  (Keras flavour before TensorFlow)
 import tensorflow as tf
 
-from tfser import callbacks as cww_callbacks
-from tfser import train_common
+from tfser.core import resumable
+from tfser.tasks.cww import equations as cww_equations
+from tfser.tasks.cww import evaluate as cww_evaluate
+from tfser.core import run as train_common
 from tfser.data import schema
-from tfser.experiments import cww_data
-from tfser.experiments import cww_folds
-from tfser.experiments.cww import CwwConfig
-from tfser.models import cww_classifier
+from tfser.tasks.cww import data as cww_data
+from tfser.tasks.cww import folds as cww_folds
+from tfser.tasks.cww.config import CwwConfig
+from tfser.tasks.cww import model as cww_classifier
 
 MERGED = "merged"
 
@@ -43,13 +45,11 @@ class DataError(ValueError):
 
 
 def resolve_source(config: CwwConfig):
-  """The data source: ``config.data_dir``, or the embedded demo prepared on first use."""
-  data_dir = config.data_dir
-  if not data_dir:
-    from data_prep import prepare  # pylint: disable=g-import-not-at-top
-    data_dir = prepare.ensure_demo_data(os.path.expanduser(config.demo_dir),
-                                        features=(config.feature_name,), seed=0)
-  return cww_data.PipelineSource(data_dir, config.feature_name)
+  """The data source of ``config.data_dir`` (the launchers prepare the demo and pass its source)."""
+  if not config.data_dir:
+    raise DataError("no data directory: set data_dir, or pass a source (the launcher "
+                    "tfser.launch prepares the embedded demo when --data_dir is unset)")
+  return cww_data.PipelineSource(config.data_dir, config.feature_name)
 
 
 _STRATEGIES: Dict[str, tf.distribute.Strategy] = {}
@@ -189,7 +189,7 @@ def train(config: CwwConfig, source=None, extra_callbacks: Sequence = (),
           verbose: int = 0) -> Dict:
   """Runs one CWW experiment and returns (and writes) its results.
 
-  source: a tfser.experiments.cww_data source (default: ``config.data_dir`` or the demo).
+  source: a tfser.tasks.cww.data source (default: the corpora in ``config.data_dir``).
   extra_callbacks: Keras callbacks run before the checkpoint callback (tests inject failures).
   The Keras precision policy is restored afterwards, so in-process callers are unaffected.
   """
@@ -251,19 +251,19 @@ def _train(config: CwwConfig, source, extra_callbacks: Sequence, verbose: int) -
     network, model = build_model(config, stream_corpora, feature_dim, mean, std, prior)
   predict_fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
 
-  # 3. Callbacks (order matters: see tfser.callbacks).
-  validation_cb = cww_callbacks.CorpusValidation(predict_fn, validation, config.num_classes)
-  weights_cb = cww_callbacks.CorpusWeightsCallback(
+  # 3. Callbacks (order matters: see tfser.tasks.cww.evaluate).
+  validation_cb = cww_evaluate.CorpusValidation(predict_fn, validation, config.num_classes)
+  weights_cb = cww_equations.CorpusWeightsCallback(
       model.corpus_weights, predict_fn, train_eval, stream_corpora, lambda_w=config.lambda_w,
       enabled=config.cww and not config.merge_corpora, num_classes=config.num_classes)
-  best_cb = cww_callbacks.BestCheckpoint(tf.train.Checkpoint(network=network), run.checkpoints)
-  stop_cb = cww_callbacks.ResumableEarlyStopping(monitor="val_ua_mean", mode="max",
+  best_cb = resumable.BestCheckpoint(tf.train.Checkpoint(network=network), run.checkpoints)
+  stop_cb = resumable.ResumableEarlyStopping(monitor="val_ua_mean", mode="max",
                                                  patience=config.patience)
-  lr_cb = cww_callbacks.ResumableReduceLROnPlateau(monitor="val_ua_mean", mode="max",
+  lr_cb = resumable.ResumableReduceLROnPlateau(monitor="val_ua_mean", mode="max",
                                                    factor=config.lr_factor,
                                                    patience=config.lr_patience, verbose=0)
   tensorboard_cb = tf.keras.callbacks.TensorBoard(run.tensorboard, profile_batch=0)
-  checkpoint_cb = cww_callbacks.ResumableCheckpoint(
+  checkpoint_cb = resumable.ResumableCheckpoint(
       run.checkpoints, {"model": model, "optimizer": model.optimizer},
       stateful={"early_stopping": stop_cb, "reduce_lr": lr_cb, "best": best_cb,
                 "corpus_weights": weights_cb},
@@ -272,15 +272,11 @@ def _train(config: CwwConfig, source, extra_callbacks: Sequence, verbose: int) -
                *extra_callbacks, checkpoint_cb]
 
   # Resume: restore, skip the stream to the restored position, start the epoch at its step.
-  epoch, step = checkpoint_cb.restore()
-  pending_stop = (stop_cb._pending or {}).get("stopped_epoch") or 0  # pylint: disable=protected-access
-  finished = epoch >= config.max_epochs or pending_stop > 0
-  if not finished:
-    model.resume_step_in_epoch = step
-    model.fit(dataset.skip(epoch * steps_per_epoch + step), epochs=config.max_epochs,
-              initial_epoch=epoch, steps_per_epoch=steps_per_epoch, callbacks=callbacks,
-              verbose=verbose)
-    model.resume_step_in_epoch = 0
+  # A restored stop (set_state applies it at once) or the last epoch done: nothing to fit.
+  epoch, step, _ = resumable.fit(
+      model, dataset, checkpoint=checkpoint_cb, steps_per_epoch=steps_per_epoch,
+      max_epochs=config.max_epochs, stopped=lambda: stop_cb.stopped_epoch > 0,
+      callbacks=callbacks, verbose=verbose)
   final_weights = model.corpus_weights.numpy().tolist()
   history = list(weights_cb.history)
   final_train_ua = {k[len("train_ua_"):]: v for k, v in (history[-1] if history else {}).items()
@@ -295,13 +291,13 @@ def _train(config: CwwConfig, source, extra_callbacks: Sequence, verbose: int) -
       and not source.split_size(config.holdout, holdout_split)):
     raise DataError(f"holdout {config.holdout} has no {holdout_split!r} split ({source!r})")
   holdout_ds = labelled(source, fold, config.holdout, holdout_split, batch_size=eval_bs)
-  labels, predictions = cww_callbacks.predict_labels(predict_fn, holdout_ds)
+  labels, predictions = cww_evaluate.predict_labels(predict_fn, holdout_ds)
   if len(labels) == 0:
     raise DataError(f"holdout {config.holdout} has no utterances in split {holdout_split!r} "
                     f"({source!r})")
-  holdout_ua = cww_callbacks.unweighted_accuracy(labels, predictions, config.num_classes)
-  train_ua = cww_callbacks.corpus_uas(predict_fn, train_eval, config.num_classes)
-  val_ua = cww_callbacks.corpus_uas(predict_fn, validation, config.num_classes)
+  holdout_ua = cww_evaluate.unweighted_accuracy(labels, predictions, config.num_classes)
+  train_ua = cww_evaluate.corpus_uas(predict_fn, train_eval, config.num_classes)
+  val_ua = cww_evaluate.corpus_uas(predict_fn, validation, config.num_classes)
 
   results = {
       "task": "cww", "method": config.method, "mode": config.mode, "seed": config.seed,
@@ -318,7 +314,7 @@ def _train(config: CwwConfig, source, extra_callbacks: Sequence, verbose: int) -
       "corpus_weights_history": history,
       "best_epoch": best_cb.best_epoch, "epochs_run": len(history),
       "steps_per_epoch": steps_per_epoch,
-      "stopped_early": bool(stop_cb.stopped_epoch or pending_stop),
+      "stopped_early": bool(stop_cb.stopped_epoch),
       "resumed_from": {"epoch": epoch, "step_in_epoch": step} if (epoch or step) else None,
       "class_counts": {c: n.tolist() for c, n in counts.items()},
       "missing_classes": missing_classes,
@@ -332,7 +328,7 @@ def _train(config: CwwConfig, source, extra_callbacks: Sequence, verbose: int) -
       },
   }
   if config.export:
-    from tfser import export_cww  # pylint: disable=g-import-not-at-top
+    from tfser.tasks.cww import export as export_cww  # pylint: disable=g-import-not-at-top
     export_cww.export_saved_model(network, run.saved_model, feature_dim=feature_dim,
                                   feature_name=config.feature_name,
                                   extra_info={"holdout": config.holdout, "method": config.method,

@@ -1,11 +1,14 @@
-"""Losses of the corpus-wise-weights paper (Ahn et al.) and the methods it compares against.
+"""The corpus-wise-weights paper's equations (Ahn et al.), Eq. 1-4 side by side, and the losses of
+the methods it compares against.
 
 Shapes: logits ``[M, C]`` (C = 4 classes), labels int ``[M]``, votes ``[M, C]`` (vote counts or
 a distribution; all zero where a corpus has no votes), corpus weights ``[D]``.
 
 * Eq. 1 / Eq. 2: ``corpus_weighted_loss`` = (1/D) sum_d w_d (1/M_d) sum_i alpha_i l_i, with
-  alpha from ``class_weights`` (tfser.corpus_weights documents the constant) and l_i a per-sample
-  loss. With all w_d = 1 it is Eq. 1.
+  alpha from ``class_weights`` (the constant: see Eq. 1 below) and l_i a per-sample loss. With
+  all w_d = 1 it is Eq. 1.
+* Eq. 3: ``corpus_weights`` (plain numpy, checkable by hand), recomputed at every epoch end by
+  ``CorpusWeightsCallback`` (Algorithm 1, line 8) into the variable the train step reads.
 * Per-sample losses (``ClassificationLoss``): cross-entropy against targets built by
   ``make_targets`` (one-hot; uniform or unigram label smoothing, Huang et al.; soft labels from
   annotator votes, Steidl et al.), focal loss (Lin et al.), confidence penalty (Pereyra et al.).
@@ -13,13 +16,32 @@ a distribution; all zero where a corpus has no votes), corpus weights ``[D]``.
   PEL_AL (all-ones vector).
 * The unsupervised branch (Neumann and Vu): ``reconstruction_loss``, mean squared error.
 
-Everything computes in float32 whatever the layer policy (mixed precision casts logits up).
+The losses compute in float32 whatever the layer policy (mixed precision casts logits up);
+Eq. 3 is plain numpy, kept free of Keras so it can be checked by hand. The constants:
+
+* Eq. 1 class weight: alpha_i is inversely proportional to how many samples of sample i's class
+  are in the same minibatch. The paper fixes only the proportionality; tfser uses the "balanced"
+  constant alpha_i = M / (K * n_{y_i}) (M samples, K classes present in the minibatch), so the
+  weights average to 1 over the minibatch and every class present contributes equally.
+* Eq. 3 corpus weight: w_d = (1 - U_d)^lambda_W / mean_d (1 - U_d)^lambda_W, U_d the unweighted
+  accuracy (UA) of training corpus d on its training data; the weights average to 1 (sum to D).
+
+Degenerate inputs (defined here, documented in the task's results):
+* every U_d == 1 (all corpora learnt perfectly): the denominator is 0, all weights are 1.
+* a NaN U_d (a corpus with no labelled utterance to score): it is given the mean of the finite
+  UAs before Eq. 3, i.e. treated as an average corpus; all NaN: all weights are 1.
+A corpus lacking one of the four classes has a finite UA (classes absent from the labels are left
+out of the mean recall, see tfser.metrics.unweighted_accuracy), so its weight is finite too.
 """
 
-from typing import Optional, Sequence
+from typing import Callable, Dict, List, Mapping, Optional, Sequence
+
+import numpy as np
 
 import tfser  # noqa: F401  (Keras flavour before TensorFlow)
 import tensorflow as tf
+
+from tfser.tasks.cww import evaluate as cww_evaluate
 
 TARGETS = ("onehot", "uniform", "unigram", "soft")
 PEL_KINDS = ("none", "neutral", "all")  # Eq. 4: off, PEL_NL, PEL_AL
@@ -153,3 +175,75 @@ def reconstruction_loss(reconstruction: tf.Tensor, target: tf.Tensor,
   if batch_size is None:
     batch_size = tf.cast(tf.shape(err)[0], tf.float32)
   return tf.math.divide_no_nan(tf.reduce_sum(err), batch_size)
+
+
+# Eq. 3 and the callback that recomputes it at every epoch end (Algorithm 1, line 8).
+
+DEFAULT_LAMBDA_W = 4.0  # the paper's best value of lambda_W (tested over 1..5)
+
+
+def corpus_weights(unweighted_accuracies: Sequence[float],
+                   lambda_w: float = DEFAULT_LAMBDA_W) -> np.ndarray:
+  """Eq. 3: corpus weights from each training corpus's UA. Returns float64 ``[D]``, mean 1.
+
+  unweighted_accuracies: U_d in [0, 1], one per training corpus (NaN allowed, see module doc).
+  lambda_w: the compensation exponent lambda_W (0 gives all ones).
+  """
+  u = np.asarray(unweighted_accuracies, np.float64).reshape(-1)
+  if u.size == 0:
+    raise ValueError("corpus_weights needs at least one corpus")
+  finite = np.isfinite(u)
+  if not finite.any():
+    return np.ones_like(u)
+  if (u[finite] < 0).any() or (u[finite] > 1).any():
+    raise ValueError(f"unweighted accuracies must lie in [0, 1]; got {u.tolist()}")
+  u = np.where(finite, u, u[finite].mean())
+  error_power = (1.0 - u) ** float(lambda_w)
+  mean = error_power.mean()
+  if not mean > 0:
+    return np.ones_like(u)
+  return error_power / mean
+
+
+class CorpusWeightsCallback(tf.keras.callbacks.Callback):
+  """Algorithm 1, line 8: recomputes the corpus weights (Eq. 3) at every epoch end.
+
+  U_d is the UA of the current model (inference mode) on training corpus d's training data; the
+  weights, normalised to mean 1, are assigned to ``weights_variable`` ``[D]`` (read by the compiled
+  train step). With ``enabled=False`` (plain CE) the UAs are still logged, the weights stay 1.
+  Logs ``train_ua_<corpus>`` and ``cww_<corpus>``; ``history`` keeps one dict per epoch.
+  """
+
+  def __init__(self, weights_variable: tf.Variable, predict_fn: Callable,
+               datasets: Mapping[str, tf.data.Dataset], corpora: Sequence[str], *,
+               lambda_w: float = DEFAULT_LAMBDA_W, enabled: bool = True,
+               num_classes: int = 4):
+    super().__init__()
+    self.weights_variable = weights_variable
+    self.predict_fn = predict_fn
+    self.datasets = dict(datasets)
+    self.corpora = tuple(corpora)
+    self.lambda_w = lambda_w
+    self.enabled = enabled
+    self.num_classes = num_classes
+    self.history: List[Dict[str, float]] = []
+
+  def on_epoch_end(self, epoch, logs=None):
+    logs = logs if logs is not None else {}
+    uas = cww_evaluate.corpus_uas(self.predict_fn, self.datasets, self.num_classes)
+    for corpus, ua in uas.items():
+      logs[f"train_ua_{corpus}"] = ua
+    if self.enabled:
+      weights = corpus_weights([uas[c] for c in self.corpora], self.lambda_w)
+      self.weights_variable.assign(weights.astype(np.float32))
+    current = self.weights_variable.numpy()
+    for corpus, w in zip(self.corpora, current):
+      logs[f"cww_{corpus}"] = float(w)
+    self.history.append({"epoch": epoch, **{f"train_ua_{c}": uas[c] for c in uas},
+                         **{f"cww_{c}": float(w) for c, w in zip(self.corpora, current)}})
+
+  def get_state(self):
+    return {"history": self.history}
+
+  def set_state(self, state):
+    self.history = list(state.get("history", []))

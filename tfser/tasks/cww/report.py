@@ -18,7 +18,7 @@ and writes, under ``out_dir``:
 * ``train_ua_spread.md/.csv``: Fig. 1 in numbers: the std over the training corpora of their
   final training-set UAs, per method and holdout (CWW should make it smaller than CE).
 
-Run: ``python -m tfser.report_cww --runs_dir=runs/table2 --out_dir=runs/table2/report``.
+Run: ``python -m tfser.tasks.cww.report --runs_dir=runs/table2 --out_dir=runs/table2/report``.
 """
 
 import argparse
@@ -30,11 +30,12 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 
-from tfser import report
-from tfser.experiments import cww as cww_experiment
+from tfser.core import report
+from tfser.tasks.cww import config as cww_experiment
+from tfser.tasks.cww import experiments as cww_experiments
 
 CORPORA = cww_experiment.CORPORA
-ROW_ORDER = ["within"] + list(cww_experiment.METHODS)
+ROW_ORDER = list(cww_experiments.METHODS)  # the registry's Table 2 rows, in order
 
 
 def load_runs(runs_dir: str) -> List[dict]:
@@ -88,7 +89,7 @@ def table2(runs: Sequence[dict], corpora: Sequence[str] = CORPORA, baseline: str
   header = ["Method"] + list(corpora) + ["Avg"]
   rows = []
   for method in methods:
-    row = [cww_experiment.TABLE2_LABELS.get(method, method)]
+    row = [cww_experiments.LABELS.get(method, method)]
     for corpus in list(corpora) + ["Avg"]:
       values, base = _paired(grouped, method, baseline, corpus, corpora)
       # The within-corpus row is an upper bound, not a competitor: no test against CE.
@@ -151,7 +152,7 @@ def train_ua_spread(runs: Sequence[dict], corpora: Sequence[str] = CORPORA):
   header = ["Method"] + list(corpora)
   rows = []
   for method in methods:
-    row = [cww_experiment.TABLE2_LABELS.get(method, method)]
+    row = [cww_experiments.LABELS.get(method, method)]
     for corpus in corpora:
       spreads = [100.0 * float(np.std(list(r["final_train_ua"].values())))
                  for r in grouped.get((method, corpus), {}).values() if r.get("final_train_ua")]

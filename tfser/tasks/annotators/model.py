@@ -31,66 +31,28 @@ quantity that drives ReduceLROnPlateau and early stopping ("the relevant task's 
 losses").
 """
 
-from typing import Callable, Dict, Optional, Sequence
+from typing import Callable, Dict, Optional
 
 import tfser  # noqa: F401  (Keras flavour before TensorFlow)
 import tensorflow as tf
 
-from tfser import callbacks as tfser_callbacks
+from tfser.core import resumable
+from tfser.losses import ccc as ccc_losses
+from tfser.metrics import consensus_from_distribution
+from tfser.tasks.annotators.config import OBJECTIVES
 from tfser import metrics as metrics_lib
 from tfser.layers.diffkde import DiffKDE
 from tfser.losses.ccc import annotator_ccc_loss
 from tfser.losses.distribution import distribution_cross_entropy
 
-OBJECTIVES = ("baseline", "task1", "task1+2")
 
 # The paper (3.4): consensus from a 4x4 distribution = its marginals times these bin values.
-PAPER_CONSENSUS_WEIGHTS = {4: (-1.0, -0.5, 0.5, 1.0), 2: (-1.0, 1.0)}
-
-
-def consensus_from_distribution(distribution, bins: int, weights: Optional[Sequence[float]] = None):
-  """``[batch, bins*bins]`` (activation on the first axis) -> ``[batch, 2]`` (act, val).
-
-  The paper's consensus (3.4): sum the distribution along each dimension and multiply the
-  marginal with ``[-1, -0.5, 0.5, 1]`` (4 bins; tfser uses ``[-1, 1]`` for 2 bins and the bin
-  centres for other sizes).
-  """
-  if weights is None:
-    weights = PAPER_CONSENSUS_WEIGHTS.get(
-        bins, [-1 + (2 * i + 1) / bins for i in range(bins)])
-  grid = tf.reshape(distribution, [-1, bins, bins])
-  w = tf.constant(weights, grid.dtype)
-  activation = tf.linalg.matvec(tf.reduce_sum(grid, axis=2), w)
-  valence = tf.linalg.matvec(tf.reduce_sum(grid, axis=1), w)
-  return tf.stack([activation, valence], axis=-1)
-
-
 def _numeric(batch):
   """The batch without its string utterance ids (XLA compiles no strings)."""
   return {k: v for k, v in batch.items() if v.dtype != tf.string}
 
 
-class _Task1Loss(tf.keras.metrics.Metric):
-  """2 - CCC_act - CCC_val accumulated over every rating seen this epoch."""
-
-  def __init__(self, name="loss_task1", **kwargs):
-    super().__init__(name=name, **kwargs)
-    self.activation = metrics_lib.ConcordanceCorrelation(name="ccc_act")
-    self.valence = metrics_lib.ConcordanceCorrelation(name="ccc_val")
-
-  def update_state(self, ratings, predictions, mask):
-    self.activation.update_state(ratings[..., 0], predictions[..., 0], sample_weight=mask)
-    self.valence.update_state(ratings[..., 1], predictions[..., 1], sample_weight=mask)
-
-  def result(self):
-    return 2.0 - self.activation.result() - self.valence.result()
-
-  def reset_state(self):
-    self.activation.reset_state()
-    self.valence.reset_state()
-
-
-class AnnotatorTaskModel(tfser_callbacks.ResumesMidEpoch, tf.keras.Model):
+class AnnotatorTaskModel(resumable.ResumesMidEpoch, tf.keras.Model):
   """A network plus the paper's objective; train with ``compile(optimizer)`` and ``fit``.
 
   Args:
@@ -134,7 +96,7 @@ class AnnotatorTaskModel(tfser_callbacks.ResumesMidEpoch, tf.keras.Model):
     self.tasks = tasks
     self._train_metrics = {t: tf.keras.metrics.Mean(name=f"loss_{t}") for t in tasks}
     self._train_total = tf.keras.metrics.Mean(name="loss")
-    self._val_task1 = _Task1Loss()
+    self._val_task1 = ccc_losses.Task1LossMetric()
     self._val_task2 = tf.keras.metrics.Mean(name="loss_task2")
     self._val_baseline = tf.keras.metrics.Mean(name="loss_baseline")
     self._val_tvd = metrics_lib.TotalVariationDistance(name="tvd")

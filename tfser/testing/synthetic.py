@@ -18,6 +18,7 @@ import numpy as np
 import tfser  # noqa: F401
 import tensorflow as tf
 
+from tfser.data import manifest as manifest_lib
 from tfser.data import schema
 
 
@@ -87,7 +88,7 @@ def write_corpus(data_dir: str, corpus: str, utterances: Sequence[schema.Utteran
       "ground_truth": {"seeds": schema.GT_SEEDS, "bins": list(schema.GT_BINS), "grid": 512},
       "shards": shards,
   }
-  with open(os.path.join(corpus_dir, "manifest.json"), "w") as f:
+  with open(os.path.join(corpus_dir, manifest_lib.MANIFEST), "w") as f:
     json.dump(manifest, f, allow_nan=True)
   return manifest
 

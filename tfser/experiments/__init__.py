@@ -1,1 +1,0 @@
-"""tfser.experiments."""

@@ -1,0 +1,1 @@
+"""The annotators task (Tavernor et al.): modelling individual annotators, DiffKDE."""
