@@ -47,6 +47,7 @@ import tensorflow as tf
 
 from tfser import callbacks as tfser_callbacks
 from tfser import train_common
+from tfser.core import run_guard
 from tfser.data import pipeline
 from tfser.data import schema
 from tfser.experiments import annotators_callbacks as callbacks_lib
@@ -62,6 +63,11 @@ from tfser.models.annotator_config import AnnotatorModelConfig
 _LOG = logging.getLogger(__name__)
 
 TRAIN_DTYPES = ("auto", "float16", "float32", "float64")
+# issue 11 (tfser.core.run_guard): settings that cannot change a run's result (a run directory
+# resumes whatever they are; the data's identity is compared by manifest, not by path), and the
+# flags of config fields named otherwise, for the mismatch message.
+RESUME_IGNORES = ("out_dir", "data_dir", "export", "verbose", "checkpoint_every_batches")
+FLAG_NAMES = {"feature_names": "--features", "zero_shot_corpora": "--zero_shot"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -371,6 +377,12 @@ def run(config: AnnotatorsConfig, *, data: Optional[AnnotatorData] = None,
   train_common.configure_runtime(config.seed, deterministic=config.deterministic,
                                  mixed_precision=config.mixed_precision)
   run_dir = train_common.RunDirectory(config.out_dir).make()
+  # issue 11 hook: an out_dir holding another run stops here (tfser.core.run_guard).
+  run_guard.check_and_record(
+      run_dir.root, run_dir.checkpoints, "annotators",
+      run_guard.settings_of(config, RESUME_IGNORES), flag_names=FLAG_NAMES,
+      data=None if data is not None else run_guard.data_identity(
+          config.data_dir, (config.corpus,) + tuple(config.zero_shot_corpora)))
   if data is None:
     data = load_data(config)
   task_model = build_task_model(config, data)
@@ -388,7 +400,7 @@ def run(config: AnnotatorsConfig, *, data: Optional[AnnotatorData] = None,
 
   # Resume: restore the checkpoint, skip the endless stream (epoch k is its k-th reshuffled pass)
   # to the restored position and start the epoch at the restored step.
-  epoch, step = callbacks.checkpoint.restore()
+  epoch, step = callbacks.checkpoint.restore(steps_per_epoch)  # issue 11 hook: not an epoch end
   # A finished run (stopped early, or all epochs done) fits for zero epochs: that applies the
   # restored state and early stopping's best weights, and re-evaluates.
   finished = epoch >= config.max_epochs or callbacks.stopper.stopped_epoch >= 0

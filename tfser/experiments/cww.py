@@ -113,6 +113,16 @@ class CwwConfig:
     return tuple(c for c in self.corpora if c != self.holdout)
 
 
+# issue 11 (tfser.core.run_guard): settings that cannot change a run's result, so a run directory
+# resumes whatever they are (the data's identity is compared by manifest, not by path), and the
+# flag of each config field whose flag has another name, for the mismatch message.
+RESUME_IGNORES = ("out_dir", "data_dir", "demo_dir", "export", "checkpoint_every_steps")
+FLAG_NAMES = {"target": "--label_target", "smoothing": "--label_smoothing",
+              "learning_rate": "--cww_learning_rate", "patience": "--cww_patience",
+              "lr_patience": "--cww_lr_patience", "lr_factor": "--cww_lr_factor",
+              "unlabelled_batch_size": "--batch_size (unlabelled)"}
+
+
 # Table 2's rows (out-of-corpus), as overrides of CwwConfig. focal_gamma 2 and beta 0.1 are the
 # usual values of the cited papers; the CWW paper tuned them but does not report them.
 METHODS: Dict[str, Dict] = {

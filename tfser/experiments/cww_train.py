@@ -29,7 +29,9 @@ import tensorflow as tf
 
 from tfser import callbacks as cww_callbacks
 from tfser import train_common
+from tfser.core import run_guard
 from tfser.data import schema
+from tfser.experiments import cww as cww_experiment
 from tfser.experiments import cww_data
 from tfser.experiments import cww_folds
 from tfser.experiments.cww import CwwConfig
@@ -212,6 +214,13 @@ def _train(config: CwwConfig, source, extra_callbacks: Sequence, verbose: int) -
   all_used = list(dict.fromkeys(corpora + (config.holdout,))) + (
       [config.unlabelled_corpus] if uses_unlabelled else [])
   feature_dim = _feature_dim(config, source, all_used)
+  # issue 11 hook: an out_dir holding another run stops here (tfser.core.run_guard).
+  run_guard.check_and_record(
+      run.root, run.checkpoints, "cww",
+      run_guard.settings_of(config, cww_experiment.RESUME_IGNORES),
+      data=(run_guard.data_identity(source.data_dir, all_used)
+            if isinstance(source, cww_data.PipelineSource) else None),
+      flag_names=cww_experiment.FLAG_NAMES)
 
   # 1. Data. A within-corpus speaker fold takes its parts from every split of the holdout.
   fold = within_fold(config, source)
@@ -272,7 +281,7 @@ def _train(config: CwwConfig, source, extra_callbacks: Sequence, verbose: int) -
                *extra_callbacks, checkpoint_cb]
 
   # Resume: restore, skip the stream to the restored position, start the epoch at its step.
-  epoch, step = checkpoint_cb.restore()
+  epoch, step = checkpoint_cb.restore(steps_per_epoch)  # issue 11 hook: never an epoch's end
   pending_stop = (stop_cb._pending or {}).get("stopped_epoch") or 0  # pylint: disable=protected-access
   finished = epoch >= config.max_epochs or pending_stop > 0
   if not finished:

@@ -154,6 +154,7 @@ def _encoders(features):
 
 def main():
   from tfser.experiments import annotators  # pylint: disable=g-import-not-at-top
+  common.prepare_out_dir()  # issue 11 hook: writable --out_dir; --restart clears its run
   try:
     config = config_from_flags()
   except ValueError as e:
