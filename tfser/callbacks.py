@@ -317,7 +317,7 @@ class ResumableCheckpoint(tf.keras.callbacks.Callback):
     self._steps_since_save += 1
     # issue 11: not at the epoch's last step: on_epoch_end saves (epoch + 1, 0) after the
     # validation and corpus-weight pass; a checkpoint before that pass could never resume.
-    last_step = batch + 1 >= ((self.params or {}).get("steps") or math.inf)
+    last_step = batch + 1 >= ((getattr(self, "params", None) or {}).get("steps") or math.inf)
     if self.save_every_steps and self._steps_since_save >= self.save_every_steps and not last_step:
       self._save(self._current_epoch, batch + 1)
 
