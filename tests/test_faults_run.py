@@ -27,12 +27,9 @@ import sys
 import tempfile
 from unittest import mock
 
-import numpy as np
-
 import tfser  # noqa: F401
 import tensorflow as tf
 
-from tests import testing
 from tests.annotator_testdata import make_corpus
 from tests.test_cww_launch import write_tfrecords
 from tfser import callbacks as tfser_callbacks
@@ -451,7 +448,7 @@ class UserErrorTest(_CacheDir):
       self.assertIsNone(cli.user_message(e))
 
 
-# ----------------------------------------------- the launchers in a subprocess: status, no traceback
+# ---------------------------------------------- the launchers in a subprocess: status, no traceback
 
 class LauncherTest(_CacheDir):
 
