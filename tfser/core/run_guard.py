@@ -179,7 +179,7 @@ def check_out_dir(out_dir: str, flag: str = "--out_dir") -> str:
   Raises ValueError naming the flag: a path component that is a file, a directory that cannot
   be created or written (permissions, read-only file system, full disk).
   """
-  path = os.path.abspath(os.path.expanduser(out_dir))
+  path = os.path.abspath(out_dir)  # as the trainers use it (no ~ expansion)
   probe = path
   while probe and not os.path.exists(probe):
     parent = os.path.dirname(probe)
