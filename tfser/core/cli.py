@@ -38,10 +38,11 @@ _OS_HINTS = {
     errno.EPERM: "not permitted: choose a directory you can write (e.g. another --out_dir)",
     errno.ENOTDIR: "a path component is a file, not a directory",
     errno.EISDIR: "a directory is where a file should be",
+    errno.ENOENT: "check the path (was it moved or removed?)",
 }
 _TF_IO_TEXT = (("No space left on device", errno.ENOSPC), ("Disk quota exceeded", errno.EDQUOT),
                ("Read-only file system", errno.EROFS), ("Permission denied", errno.EACCES),
-               ("Not a directory", errno.ENOTDIR))
+               ("Not a directory", errno.ENOTDIR), ("No such file or directory", errno.ENOENT))
 
 
 def _verbosity_from_argv(argv: Iterable[str]) -> Optional[int]:
