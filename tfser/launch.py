@@ -102,10 +102,16 @@ def run_main(argv=None):
     sys.exit(f"tfser.launch: {got}; choose --task from {', '.join(TASKS)} "
              f"(e.g. python -m tfser.launch --task=cww --holdout=POD), or a named experiment: "
              "--experiment=NAME (python -m tfser.launch --list_experiments)")
+  # issue 11 hooks: TensorFlow's C++ INFO lines off before it is imported (unless --verbosity);
+  # main() runs under cli.run_task (Python INFO at WARNING, user errors without a traceback).
+  from tfser.core import cli  # pylint: disable=g-import-not-at-top
+  cli.quiet_libraries(argv)
   from absl import app  # pylint: disable=g-import-not-at-top
   from tfser.launchers import common  # noqa: F401  (defines the shared flags)
   launcher = importlib.import_module(f"tfser.launchers.{task}")
-  app.run(lambda _: launcher.main(), argv=_strip_task(argv))
+  app.run(lambda _: cli.run_task(f"tfser.launch --task={task}", launcher.main,
+                                 data_dir=common.data_dir_in_use),
+          argv=_strip_task(argv))
 
 
 if __name__ == "__main__":

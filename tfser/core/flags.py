@@ -93,6 +93,12 @@ def specs(config_class, prefix: str = "") -> Dict[str, _FlagSpec]:
   return out
 
 
+def flag_names(config_class) -> Dict[str, str]:
+  """{field: "--flag"} for the config's fields whose flag has another name (for messages)."""
+  return {spec.field: "--" + name for name, spec in specs(config_class).items()
+          if spec.field != name}
+
+
 def define_flags(config_class, *, module_name: str, prefix: str = "",
                  exclude: Iterable[str] = (), flag_values=flags.FLAGS) -> Sequence[str]:
   """Defines the config's flags (those not defined yet), listed under ``module_name`` in

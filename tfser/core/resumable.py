@@ -16,6 +16,7 @@ with the same results and weights as an uninterrupted one (given op determinism)
 """
 
 import json
+import logging
 import math
 import os
 from typing import Callable, Dict, Mapping, Optional, Sequence, Tuple
@@ -130,6 +131,9 @@ class ResumesMidEpoch:
 class ResumableCheckpoint(tf.keras.callbacks.Callback):
   """Saves everything a bit-identical resume needs, every N steps and at every epoch end.
 
+  The N-step save skips an epoch's last step: the epoch-end save follows it, after the
+  end-of-epoch callbacks, and a checkpoint between the two could not resume (no steps left).
+
   Saved: ``objects`` (model, optimizer: weights, slots, iterations, learning rate, the corpus
   weights variable and the dropout generators' states), the epoch and the step within it, and the
   JSON state of ``stateful`` callbacks (``get_state``/``set_state``). A checkpoint written at an
@@ -158,9 +162,15 @@ class ResumableCheckpoint(tf.keras.callbacks.Callback):
     self._current_epoch = 0
     self._steps_since_save = 0
 
-  def restore(self) -> Tuple[int, int]:
-    """Restores the latest checkpoint, if any. Returns (epoch, step within that epoch)."""
-    path = self.manager.latest_checkpoint
+  def restore(self, steps_per_epoch: Optional[int] = None) -> Tuple[int, int]:
+    """Restores the latest checkpoint, if any. Returns (epoch, step within that epoch).
+
+    steps_per_epoch: a checkpoint at an epoch's last step (written mid-epoch by an older tfser,
+      before the end-of-epoch validation and corpus-weight pass ran) cannot resume: fit() would
+      start an epoch with no steps left. The newest checkpoint before such a step is restored
+      instead (the stream is skipped to it, so the result is the same).
+    """
+    path = self._resumable_checkpoint(steps_per_epoch)  # issue 11
     if not path:
       return 0, 0
     self.checkpoint.restore(path).assert_existing_objects_matched()
@@ -172,6 +182,18 @@ class ResumableCheckpoint(tf.keras.callbacks.Callback):
     if step and self._metric_variables:
       self._resumed_metric_values = [v.numpy() for v in self._metric_variables]
     return epoch, step
+
+  def _resumable_checkpoint(self, steps_per_epoch: Optional[int]) -> Optional[str]:
+    """The newest checkpoint whose step is not an epoch's last (see ``restore``), or None."""
+    for path in reversed(self.manager.checkpoints):
+      if not steps_per_epoch:
+        return path
+      step = int(tf.train.load_variable(path, "step_in_epoch/.ATTRIBUTES/VARIABLE_VALUE"))
+      if step < steps_per_epoch:
+        return path
+      logging.warning("checkpoint %s is at the last step of an epoch whose end-of-epoch pass "
+                      "did not finish; resuming from the one before it", path)
+    return None
 
   def _save(self, epoch: int, step_in_epoch: int):
     self.epoch.assign(epoch)
@@ -193,7 +215,10 @@ class ResumableCheckpoint(tf.keras.callbacks.Callback):
 
   def on_train_batch_end(self, batch, logs=None):
     self._steps_since_save += 1
-    if self.save_every_steps and self._steps_since_save >= self.save_every_steps:
+    # issue 11: not at the epoch's last step: on_epoch_end saves (epoch + 1, 0) after the
+    # validation and corpus-weight pass; a checkpoint before that pass could never resume.
+    last_step = batch + 1 >= ((getattr(self, "params", None) or {}).get("steps") or math.inf)
+    if self.save_every_steps and self._steps_since_save >= self.save_every_steps and not last_step:
       self._save(self._current_epoch, batch + 1)
 
   def on_epoch_end(self, epoch, logs=None):
@@ -215,7 +240,7 @@ def fit(model: tf.keras.Model, stream: tf.data.Dataset, *, checkpoint: Resumable
   (e.g. early stopping's best weights). fit_kwargs: more ``Model.fit`` arguments (verbose,
   validation_data, ...). Returns (restored epoch, restored step in it, finished before this call).
   """
-  epoch, step = checkpoint.restore()
+  epoch, step = checkpoint.restore(steps_per_epoch)  # never an epoch's last step (issue 11)
   finished = epoch >= max_epochs or stopped()
   if finished and not refit_finished:
     return epoch, step, finished

@@ -79,6 +79,10 @@ def write_json_atomic(path: str, payload: Dict[str, Any]) -> None:
   directory = os.path.dirname(os.path.abspath(path))
   os.makedirs(directory, exist_ok=True)
   fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
-  with os.fdopen(fd, "w") as f:
-    json.dump(_jsonable(payload), f, indent=2, sort_keys=True, allow_nan=False)
-  os.replace(tmp, path)
+  try:
+    with os.fdopen(fd, "w") as f:
+      json.dump(_jsonable(payload), f, indent=2, sort_keys=True, allow_nan=False)
+    os.replace(tmp, path)
+  except BaseException:  # issue 11: a full disk leaves no half-written temporary file behind
+    os.remove(tmp)
+    raise

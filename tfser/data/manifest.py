@@ -72,10 +72,11 @@ def shard_split(filename: str, entry: dict) -> str:
 def shard_paths(data_dir: str, manifest: dict, split: Optional[str] = None) -> List[str]:
   """Paths of the corpus's shards for ``split`` (None or "all": every shard), sorted by name.
 
-  Raises FileNotFoundError naming a shard the manifest lists but the directory lacks.
+  Raises FileNotFoundError naming a shard the manifest lists but the directory lacks, and
+  ``integrity.ShardIntegrityError`` (a ValueError) naming a shard that differs from the manifest.
   """
   corpus_dir = os.path.join(data_dir, manifest["corpus"])
-  paths = []
+  paths, checked = [], {}
   for filename, entry in sorted((manifest.get("shards") or {}).items()):
     if split not in (None, "all") and shard_split(filename, entry) != split:
       continue
@@ -84,6 +85,10 @@ def shard_paths(data_dir: str, manifest: dict, split: Optional[str] = None) -> L
       raise FileNotFoundError(f"{path}: shard listed in {MANIFEST} is missing; re-run "
                               "data_prep.prepare")
     paths.append(path)
+    checked[filename] = entry
+  # issue 11 hook: each shard against the manifest (records and size always, sha256 on first use).
+  from tfser.data import integrity  # pylint: disable=g-import-not-at-top
+  integrity.verify_shards(data_dir, manifest["corpus"], checked)
   return paths
 
 

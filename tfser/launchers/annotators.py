@@ -91,6 +91,7 @@ def main():
     config = config_from_flags()
   except ValueError as e:
     raise SystemExit(f"tfser.launch --task=annotators: {e}") from None
+  common.prepare_out_dir()  # issue 11 hook: writable --out_dir; --restart clears its run
   logging.info("annotators run: %s", config)
   names = {f.name for module in (__name__, common.__name__)
            for f in FLAGS.get_flags_for_module(module)} | {"max_epochs", "export"}

@@ -32,3 +32,28 @@ def demo_data_dir(demo_dir: str, features: Sequence[str] = ("is10",)) -> str:
   """The embedded demo's data directory under ``demo_dir``, prepared on first use (data_prep)."""
   from data_prep import prepare  # pylint: disable=g-import-not-at-top
   return prepare.ensure_demo_data(os.path.expanduser(demo_dir), features=tuple(features), seed=0)
+# issue 11: starting over in a run directory that holds another run (tfser.core.run_guard).
+flags.DEFINE_bool("restart", False,
+                  "Start this run over: delete --out_dir's checkpoints/, tensorboard/, "
+                  "saved_model/ and results.json first (other files there stay). Without it, an "
+                  "--out_dir holding a run resumes it when the settings match, else stops with "
+                  "the differences.")
+
+
+def data_dir_in_use():
+  """The data directory a run reads: --data_dir, else the demo's (for naming damaged shards)."""
+  if FLAGS.data_dir:
+    return FLAGS.data_dir
+  return os.path.join(os.path.expanduser(FLAGS.demo_dir), "data")
+
+
+def prepare_out_dir():
+  """--out_dir checked writable (ValueError naming it) and, with --restart, its run deleted."""
+  from absl import logging  # pylint: disable=g-import-not-at-top
+  from tfser.core import run_guard  # pylint: disable=g-import-not-at-top
+  path = run_guard.check_out_dir(FLAGS.out_dir)
+  if FLAGS.restart:
+    removed = run_guard.start_over(path)
+    if removed:
+      logging.warning("--restart: deleted %s", ", ".join(removed))
+  return path

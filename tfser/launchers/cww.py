@@ -56,6 +56,7 @@ def main():
     config.validate()
   except ValueError as e:
     raise SystemExit(f"tfser.launch --task=cww: {e}") from None
+  common.prepare_out_dir()  # issue 11 hook: writable --out_dir; --restart clears its run
   logging.info("CWW run: %s", config)
   # Before anything starts the TensorFlow runtime: multi_worker configures collective ops.
   cww_train.strategy(config.distribute)

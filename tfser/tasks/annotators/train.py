@@ -45,7 +45,9 @@ import numpy as np
 import tfser  # noqa: F401  (Keras flavour before TensorFlow)
 import tensorflow as tf
 
+from tfser.core import flags as config_flags
 from tfser.core import resumable
+from tfser.core import run_guard
 from tfser.core import run as train_common
 from tfser.tasks.annotators import callbacks as callbacks_lib
 from tfser.tasks.annotators.config import AnnotatorsConfig
@@ -58,6 +60,10 @@ from tfser.models.annotator_builder import build_annotator_model
 from tfser.models.annotator_config import AnnotatorModelConfig
 
 _LOG = logging.getLogger(__name__)
+# Settings that cannot change a run's result: a run directory resumes whatever they are (the
+# data's identity is compared by manifest, not by path; tfser.core.run_guard).
+RESUME_IGNORES = ("out_dir", "data_dir", "export", "verbose", "checkpoint_every_batches")
+
 
 def build_task_model(config: AnnotatorsConfig, data: AnnotatorData) -> AnnotatorTaskModel:
   """The network of ``config`` wrapped with its objective, compiled with the paper's SGD."""
@@ -162,6 +168,12 @@ def run(config: AnnotatorsConfig, *, data: Optional[AnnotatorData] = None,
   train_common.configure_runtime(config.seed, deterministic=config.deterministic,
                                  mixed_precision=config.mixed_precision)
   run_dir = train_common.RunDirectory(config.out_dir).make()
+  # issue 11 hook: an out_dir holding another run stops here (tfser.core.run_guard).
+  run_guard.check_and_record(
+      run_dir.root, run_dir.checkpoints, "annotators",
+      run_guard.settings_of(config, RESUME_IGNORES), flag_names=config_flags.flag_names(AnnotatorsConfig),
+      data=None if data is not None else run_guard.data_identity(
+          config.data_dir, (config.corpus,) + tuple(config.zero_shot_corpora)))
   if data is None:
     data = load_data(config)
   task_model = build_task_model(config, data)

@@ -27,7 +27,9 @@ import numpy as np
 import tfser  # noqa: F401  (Keras flavour before TensorFlow)
 import tensorflow as tf
 
+from tfser.core import flags as config_flags
 from tfser.core import resumable
+from tfser.core import run_guard
 from tfser.tasks.cww import equations as cww_equations
 from tfser.tasks.cww import evaluate as cww_evaluate
 from tfser.core import run as train_common
@@ -38,6 +40,9 @@ from tfser.tasks.cww.config import CwwConfig
 from tfser.tasks.cww import model as cww_classifier
 
 MERGED = "merged"
+# Settings that cannot change a run's result: a run directory resumes whatever they are (the
+# data's identity is compared by manifest, not by path; tfser.core.run_guard).
+RESUME_IGNORES = ("out_dir", "data_dir", "demo_dir", "export", "checkpoint_every_steps")
 
 
 class DataError(ValueError):
@@ -212,6 +217,13 @@ def _train(config: CwwConfig, source, extra_callbacks: Sequence, verbose: int) -
   all_used = list(dict.fromkeys(corpora + (config.holdout,))) + (
       [config.unlabelled_corpus] if uses_unlabelled else [])
   feature_dim = _feature_dim(config, source, all_used)
+  # issue 11 hook: an out_dir holding another run stops here (tfser.core.run_guard).
+  run_guard.check_and_record(
+      run.root, run.checkpoints, "cww",
+      run_guard.settings_of(config, RESUME_IGNORES),
+      data=(run_guard.data_identity(source.data_dir, all_used)
+            if isinstance(source, cww_data.PipelineSource) else None),
+      flag_names=config_flags.flag_names(CwwConfig))
 
   # 1. Data. A within-corpus speaker fold takes its parts from every split of the holdout.
   fold = within_fold(config, source)
