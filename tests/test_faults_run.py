@@ -293,6 +293,18 @@ class ShardIntegrityTest(_CacheDir):
     shutil.copyfile(self._shard(data_dir, "validation"), path)
     self._assert_names_file_and_repair(data_dir, path, "records, but")
 
+  def test_shard_size_against_manifest_bytes(self):
+    # data_prep records each shard's size ("bytes"): a size that differs is named at once.
+    data_dir = self._data()
+    path = self._shard(data_dir)
+    manifest_path = os.path.join(data_dir, "IEM", "manifest.json")
+    with open(manifest_path) as f:
+      manifest = json.load(f)
+    manifest["shards"][os.path.basename(path)]["bytes"] = os.path.getsize(path) + 1
+    with open(manifest_path, "w") as f:
+      json.dump(manifest, f)
+    self._assert_names_file_and_repair(data_dir, path, "bytes, but")
+
   def test_sha256_cached_by_size_and_mtime(self):
     data_dir = self._data()
     manifest = pipeline.load_manifest(data_dir, "IEM")

@@ -120,9 +120,9 @@ def _repair(corpus: str, data_dir: str) -> str:
 
 def verify_shards(data_dir: str, corpus: str, shards: Mapping[str, dict], *,
                   use_cache: bool = True) -> None:
-  """Checks ``<data_dir>/<corpus>/<name>`` against each manifest entry ``{sha256, records}``.
+  """Checks ``<data_dir>/<corpus>/<name>`` against each manifest entry ``{sha256, records, bytes}``.
 
-  Entries without ``records`` or ``sha256`` skip that check. Raises ShardIntegrityError naming
+  Entries without ``records``, ``sha256`` or ``bytes`` skip that check. Raises ShardIntegrityError naming
   the first bad file (missing, framing broken, other record count, other sha256).
   """
   corpus_dir = os.path.join(data_dir, corpus)
@@ -140,6 +140,11 @@ def verify_shards(data_dir: str, corpus: str, shards: Mapping[str, dict], *,
                                   f"{_repair(corpus, data_dir)}") from None
       key = (stat.st_size, stat.st_mtime_ns)
       want_records, want_sha = entry.get("records"), entry.get("sha256")
+      want_bytes = entry.get("bytes")  # written by data_prep since the shard-bytes manifest field
+      if want_bytes is not None and stat.st_size != int(want_bytes):
+        raise ShardIntegrityError(
+            f"{path}: {stat.st_size} bytes, but {manifest} lists {want_bytes} for it; "
+            f"{_repair(corpus, data_dir)}")
       with _lock:
         known = _verified.get(path)
       if use_cache and known and known[:2] == key and (
