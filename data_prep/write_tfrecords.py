@@ -24,6 +24,7 @@ is seeded per utterance (``data_prep.ground_truth``); nothing depends on time or
 """
 
 import collections
+import concurrent.futures
 import dataclasses
 import glob
 import hashlib
@@ -32,8 +33,7 @@ import math
 import os
 import re
 import shutil
-import sys
-import time
+import threading
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -42,6 +42,8 @@ import tfser  # noqa: F401  (Keras flavour before TensorFlow)
 import tensorflow as tf
 
 from data_prep import labels
+from data_prep import parallel
+from data_prep import progress as progress_lib
 from data_prep.errors import CorpusError, DropLog
 from data_prep.ground_truth import GroundTruth, GroundTruthConfig, get_ground_truth
 from tfser.data import schema
@@ -103,10 +105,16 @@ def file_sha256(path: str) -> str:
   return digest.hexdigest()
 
 
-def _remove_stale_tmp(directory: str) -> None:
-  """Removes temporary files a killed run may have left (``.<name>.tmp``)."""
-  for path in glob.glob(os.path.join(glob.escape(directory), "." + "*" + _TMP_SUFFIX)):
-    os.remove(path)
+def _remove_stale_tmp(directory: str, names: Optional[Sequence[str]] = None) -> None:
+  """Removes temporary files a killed run may have left (``.<name>.tmp``); only those of
+  ``names`` if given (the other workers of --num_shards may be writing theirs)."""
+  if names is None:
+    paths = glob.glob(os.path.join(glob.escape(directory), "." + "*" + _TMP_SUFFIX))
+  else:
+    paths = [_tmp_path(os.path.join(directory, name)) for name in names]
+  for path in paths:
+    if os.path.exists(path):
+      os.remove(path)
 
 
 # -------------------------------------------------------------------------------------------------
@@ -180,48 +188,6 @@ def plan_shards(utterances: Sequence[schema.Utterance], shard_size: int) -> List
 
 
 # -------------------------------------------------------------------------------------------------
-# Progress.
-
-class _Progress:
-  """A per-corpus progress line on stderr: a \\r bar on a terminal, else a line per 10%.
-
-  Counts work units: one per utterance and stage (features, ground truth).
-  """
-
-  def __init__(self, corpus: str, total: int, enabled: bool):
-    self.corpus, self.total, self.enabled = corpus, max(total, 1), enabled
-    self.done, self.start, self.last = 0, time.monotonic(), 0.0
-    self.tty = enabled and sys.stderr.isatty()
-    self.last_decile = -1
-
-  def advance(self, n: int = 1) -> None:
-    self.done += n
-    if not self.enabled:
-      return
-    now = time.monotonic()
-    frac = min(self.done / self.total, 1.0)
-    if self.tty:
-      if now - self.last >= 0.2 or self.done >= self.total:
-        self.last = now
-        elapsed = now - self.start
-        eta = elapsed * (1 - frac) / frac if frac > 0 else 0.0
-        sys.stderr.write(f"\r{self.corpus}: [{'#' * int(30 * frac):<30}] {100 * frac:5.1f}% "
-                         f"{elapsed:6.0f}s elapsed, ~{eta:.0f}s left ")
-        sys.stderr.flush()
-    else:
-      decile = int(10 * frac)
-      if decile != self.last_decile:
-        self.last_decile = decile
-        sys.stderr.write(f"{self.corpus}: {100 * frac:.0f}% "
-                         f"({time.monotonic() - self.start:.0f}s)\n")
-
-  def close(self) -> None:
-    if self.tty:
-      sys.stderr.write("\n")
-      sys.stderr.flush()
-
-
-# -------------------------------------------------------------------------------------------------
 # Feature statistics (mean / M2 per shard, combined in plan order: deterministic).
 
 def _stats(matrix: np.ndarray) -> dict:
@@ -257,7 +223,7 @@ def _fingerprint(utterances, corpus, extractors, gt_config, shard_size, seed, de
   settings = {
       "schema_version": schema.SCHEMA_VERSION, "corpus": corpus, "shard_size": shard_size,
       "seed": seed, "demo": bool(demo),
-      "ground_truth": dataclasses.asdict(gt_config) if gt_config else None,
+      "ground_truth": gt_config.fingerprint() if gt_config else None,
       "features": [[e.name, int(e.dim), str(getattr(e, "fingerprint", ""))] for e in extractors],
   }
   digest.update(json.dumps(settings, sort_keys=True).encode("utf-8"))
@@ -286,7 +252,8 @@ def prepare_corpus(utterances: Iterable[schema.Utterance],
                    demo: bool = False,
                    gt_config: Optional[GroundTruthConfig] = GroundTruthConfig(),
                    audio_loader: Optional[Callable[[str], np.ndarray]] = None,
-                   on_event: Optional[Callable[[str, str], None]] = None) -> dict:
+                   on_event: Optional[Callable[[str, str], None]] = None,
+                   num_shards: int = 1, shard_index: int = 0) -> Optional[dict]:
   """Writes one corpus's sharded TFRecords and manifest; resumes an interrupted run.
 
   Args:
@@ -308,9 +275,12 @@ def prepare_corpus(utterances: Iterable[schema.Utterance],
     on_event: called as ``on_event(event, shard_name)`` after "shard_written" (file renamed into
       place), "shard_done" (its sidecar written) and ("manifest_written", MANIFEST); for
       tests that interrupt a run and for launchers.
+    num_shards, shard_index: this process writes only its part of the output shards (see
+      data_prep.parallel); the worker that finds every shard finished writes the manifest.
 
   Returns:
-    The manifest dict (also in ``<out_dir>/<corpus>/manifest.json``).
+    The manifest dict (also in ``<out_dir>/<corpus>/manifest.json``), or None for a worker of
+    ``num_shards`` whose peers have not finished yet.
 
   Raises:
     CorpusError: bad input (naming the utterance, or the file for audio) without skip_bad, or
@@ -322,6 +292,7 @@ def prepare_corpus(utterances: Iterable[schema.Utterance],
     raise ValueError(f"feature extractors repeat a name: {names}")
   writer_drops = DropLog()
   on_event = on_event or (lambda event, name: None)
+  parallel.check_sharding(num_shards, shard_index)
 
   # 1. Read, validate, merge duplicate raters; fail before anything is written.
   kept, seen, merged_ids, n_read = [], set(), [], 0
@@ -356,6 +327,9 @@ def prepare_corpus(utterances: Iterable[schema.Utterance],
   annotators = sorted({r.annotator for u in kept for r in u.ratings})
   annotator_index = {a: i for i, a in enumerate(annotators)}
   dimensional = any(labels.count_annotators(u.ratings) for u in kept)
+  if gt_config is not None:  # chunk size, graph or XLA, threads: from the corpus's KDE rows
+    gt_config = gt_config.resolved(gt_config.seeds * sum(
+        labels.count_annotators(u.ratings) >= gt_config.min_annotators for u in kept))
   fingerprint = _fingerprint([u for s in shards for u in s.utterances], corpus, extractors,
                              gt_config, shard_size, seed, demo)
 
@@ -363,79 +337,111 @@ def prepare_corpus(utterances: Iterable[schema.Utterance],
   partial_dir = os.path.join(corpus_dir, PARTIAL_DIR)
   manifest_path = os.path.join(corpus_dir, MANIFEST)
   os.makedirs(corpus_dir, exist_ok=True)
-  _remove_stale_tmp(corpus_dir)
+  mine = parallel.worker_items(shards, num_shards, shard_index)
 
   # 2. Already complete with this plan? Otherwise no stale manifest may survive this point.
-  if os.path.exists(manifest_path):
-    with open(manifest_path) as f:
-      try:
-        old = json.load(f)
-      except ValueError:
-        old = {}
-    if old.get("fingerprint") == fingerprint and all(
-        os.path.exists(os.path.join(corpus_dir, name)) and
-        file_sha256(os.path.join(corpus_dir, name)) == info["sha256"]
-        for name, info in old.get("shards", {}).items()):
+  # (Under the corpus lock: workers of --num_shards start at once.)
+  with parallel.corpus_lock(corpus_dir):
+    old = _finished_manifest(corpus_dir, fingerprint)
+    if old is not None:
       if os.path.isdir(partial_dir):  # killed after the manifest, before the clean-up
         shutil.rmtree(partial_dir)
-      return old
-    os.remove(manifest_path)
-  plan_path = os.path.join(partial_dir, "plan.json")
-  if os.path.isdir(partial_dir):
-    _remove_stale_tmp(partial_dir)
-    try:
-      with open(plan_path) as f:
-        same_plan = json.load(f).get("fingerprint") == fingerprint
-    except (OSError, ValueError):
-      same_plan = False
-    if not same_plan:
-      shutil.rmtree(partial_dir)
-  os.makedirs(partial_dir, exist_ok=True)
-  if not os.path.exists(plan_path):
-    atomic_write_bytes(plan_path, _json_bytes({"fingerprint": fingerprint}))
+    else:
+      _remove_stale_tmp(corpus_dir, None if num_shards == 1 else [s.name for s in mine])
+      if os.path.exists(manifest_path):
+        os.remove(manifest_path)
+      plan_path = os.path.join(partial_dir, "plan.json")
+      if os.path.isdir(partial_dir):
+        _remove_stale_tmp(partial_dir,
+                          None if num_shards == 1 else [s.name + ".json" for s in mine])
+        try:
+          with open(plan_path) as f:
+            same_plan = json.load(f).get("fingerprint") == fingerprint
+        except (OSError, ValueError):
+          same_plan = False
+        if not same_plan:
+          shutil.rmtree(partial_dir)
+      os.makedirs(partial_dir, exist_ok=True)
+      if not os.path.exists(plan_path):
+        atomic_write_bytes(plan_path, _json_bytes({"fingerprint": fingerprint}))
+  if old is not None:
+    parallel.remove_lock(corpus_dir)
+    return old
 
-  # 3. Shards: skip the ones a previous run finished, write the rest.
-  stages = max(1, bool(extractors) + bool(gt_config is not None and dimensional))
-  bar = _Progress(corpus, stages * len(kept), progress)
+  # 3. Shards (this worker's): skip the ones a previous run finished, write the rest.
+  stages = [name for name, on in (("features", bool(extractors)),
+                                  ("ground truth", gt_config is not None and dimensional))
+            if on] or ["writing"]
+  bar = progress_lib.Progress(corpus, {name: sum(len(s.utterances) for s in mine)
+                                       for name in stages}, enabled=progress)
   gt = None
   loader = audio_loader
   try:
-    for shard in shards:
+    for shard in mine:
       sidecar_path = os.path.join(partial_dir, shard.name + ".json")
       shard_path = os.path.join(corpus_dir, shard.name)
       if _shard_finished(sidecar_path, shard_path):
-        bar.advance(stages * len(shard.utterances))
+        for name in stages:
+          bar.skip(name, len(shard.utterances))
         continue
       if gt is None and gt_config is not None and dimensional:
         gt = get_ground_truth(gt_config)
+        gt.start_warm_up()  # traces / compiles while the first shard's features are extracted
       if loader is None and any(e.needs_audio for e in extractors):
         loader = _default_audio_loader()
       sidecar = _write_shard(shard, shard_path, annotator_index, extractors, gt, loader,
-                             skip_bad, bar, stages)
+                             skip_bad, bar)
       on_event("shard_written", shard.name)
       atomic_write_bytes(sidecar_path, _json_bytes(sidecar))
       on_event("shard_done", shard.name)
   finally:
     bar.close()
 
-  # 4. The manifest, from the sidecars (as read back from disk, so a resumed run agrees).
-  sidecars = []
-  for shard in shards:
-    with open(os.path.join(partial_dir, shard.name + ".json")) as f:
-      sidecars.append(json.load(f))
-  manifest = _manifest(shards, sidecars, corpus=corpus, demo=demo, seed=seed,
-                       fingerprint=fingerprint, shard_size=shard_size, annotators=annotators,
-                       extractors=extractors, gt_config=gt_config, dimensional=dimensional,
-                       reader_drops=reader_drops, writer_drops=writer_drops,
-                       merged_ids=merged_ids)
-  planned = {s.name for s in shards}
-  for path in glob.glob(os.path.join(glob.escape(corpus_dir), "*.tfrecord")):
-    if SHARD_RE.match(os.path.basename(path)) and os.path.basename(path) not in planned:
-      os.remove(path)  # a shard of an older plan
-  atomic_write_bytes(manifest_path, _json_bytes(manifest))
-  on_event("manifest_written", MANIFEST)
-  shutil.rmtree(partial_dir)
-  return manifest
+  # 4. The manifest, from the sidecars (as read back from disk, so a resumed run agrees), by the
+  # worker that finds every shard finished.
+  with parallel.corpus_lock(corpus_dir):
+    done = _finished_manifest(corpus_dir, fingerprint)  # another worker was last
+    if done is None:
+      if not all(_shard_finished(os.path.join(partial_dir, s.name + ".json"),
+                                 os.path.join(corpus_dir, s.name)) for s in shards):
+        return None
+      sidecars = []
+      for shard in shards:
+        with open(os.path.join(partial_dir, shard.name + ".json")) as f:
+          sidecars.append(json.load(f))
+      manifest = _manifest(shards, sidecars, corpus=corpus, demo=demo, seed=seed,
+                           fingerprint=fingerprint, shard_size=shard_size,
+                           annotators=annotators, extractors=extractors, gt_config=gt_config,
+                           dimensional=dimensional, reader_drops=reader_drops,
+                           writer_drops=writer_drops, merged_ids=merged_ids)
+      planned = {s.name for s in shards}
+      for path in glob.glob(os.path.join(glob.escape(corpus_dir), "*.tfrecord")):
+        if SHARD_RE.match(os.path.basename(path)) and os.path.basename(path) not in planned:
+          os.remove(path)  # a shard of an older plan
+      atomic_write_bytes(manifest_path, _json_bytes(manifest))
+      on_event("manifest_written", MANIFEST)
+      shutil.rmtree(partial_dir)
+      done = manifest
+  parallel.remove_lock(corpus_dir)
+  return done
+
+
+def _finished_manifest(corpus_dir: str, fingerprint: str) -> Optional[dict]:
+  """The corpus's manifest if it is complete for this plan (every shard's sha256 matches)."""
+  path = os.path.join(corpus_dir, MANIFEST)
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    try:
+      old = json.load(f)
+    except ValueError:
+      return None
+  if old.get("fingerprint") == fingerprint and all(
+      os.path.exists(os.path.join(corpus_dir, name)) and
+      file_sha256(os.path.join(corpus_dir, name)) == info["sha256"]
+      for name, info in old.get("shards", {}).items()):
+    return old
+  return None
 
 
 def _merge_duplicates(utt: schema.Utterance) -> schema.Utterance:
@@ -467,30 +473,47 @@ def _shard_finished(sidecar_path: str, shard_path: str) -> bool:
 
 
 def _write_shard(shard: Shard, path: str, annotator_index: Dict[str, int], extractors,
-                 gt: Optional[GroundTruth], loader, skip_bad: bool, bar: _Progress,
-                 stages: int) -> dict:
+                 gt: Optional[GroundTruth], loader, skip_bad: bool,
+                 bar: progress_lib.Progress) -> dict:
   """Computes features and ground truth for one shard and writes it atomically.
+
+  The ground truth of the shard's utterances runs in a background thread (its KDE in threads of
+  its own) while the features are extracted; rows of utterances dropped by a feature are then
+  left out. Both depend only on the shard's utterances, never on timing.
 
   Returns the shard's sidecar: sha256, written ids, drops and per-split feature statistics.
   """
   drops = DropLog()
-  written, vectors = [], []
-  start = bar.done
-  for utt in shard.utterances:
-    try:
-      vectors.append(_features(utt, extractors, loader))
-      written.append(utt)
-    except CorpusError as e:
-      if not skip_bad:
-        raise
-      drops.add(e.reason, utt.utterance_id)
-    if extractors:
-      bar.advance()
+  written, vectors, positions = [], [], []
+  done = {name: bar.done(name) for name in bar.stages}
+  gt_job, stop = None, threading.Event()
   if gt is not None:
-    distributions, has_gt = gt.compute(written, progress=bar.advance)
-  else:
-    distributions, has_gt = {}, np.zeros(len(written), bool)
-  bar.advance(start + stages * len(shard.utterances) - bar.done)  # drops and skipped stages
+    gt_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="gt-shard")
+    gt_job = gt_pool.submit(gt.compute, shard.utterances,
+                            progress=lambda n: bar.advance("ground truth", n), stop=stop)
+    gt_pool.shutdown(wait=False)
+  try:
+    for position, utt in enumerate(shard.utterances):
+      try:
+        vectors.append(_features(utt, extractors, loader))
+        written.append(utt)
+        positions.append(position)
+      except CorpusError as e:
+        if not skip_bad:
+          raise
+        drops.add(e.reason, utt.utterance_id)
+      if extractors:
+        bar.advance("features")
+    if gt_job is not None:
+      distributions, has_gt = gt_job.result()
+      distributions = {b: d[positions] for b, d in distributions.items()}
+      has_gt = has_gt[positions]
+    else:
+      distributions, has_gt = {}, np.zeros(len(written), bool)
+  finally:
+    stop.set()  # an error above: the ground-truth thread stops after its current chunk
+  for name in bar.stages:  # drops, and the "writing" stage of a labels-only corpus
+    bar.advance(name, done[name] + len(shard.utterances) - bar.done(name))
 
   tmp = _tmp_path(path)
   try:

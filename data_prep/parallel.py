@@ -1,0 +1,56 @@
+"""Several processes preparing one corpus: ``--num_shards=N --shard_index=i`` (issue 13).
+
+Every worker reads the whole corpus and makes the same plan (``write_tfrecords.plan_shards``:
+it depends only on the utterances and the settings), then writes only its own output shards:
+shard ``j`` of the plan (in plan order) belongs to worker ``j % N``. Each shard is computed
+exactly as a single process computes it (features per utterance, ground truth in chunks of the
+shard's own rows), so the files are the same bytes whoever writes them. The worker that finds
+every shard finished writes the one manifest (under :func:`corpus_lock`); the others return
+without one. A plain run (no --num_shards) afterwards is the "final step": it skips every
+finished shard, writes any a failed worker left, and then the manifest.
+"""
+
+import contextlib
+import fcntl
+import os
+from typing import List, Sequence, TypeVar
+
+T = TypeVar("T")
+LOCK_NAME = ".prepare.lock"
+
+
+def check_sharding(num_shards: int, shard_index: int) -> None:
+  """ValueError naming the flags unless ``0 <= shard_index < num_shards``."""
+  if num_shards < 1:
+    raise ValueError(f"--num_shards must be >= 1, got {num_shards}")
+  if not 0 <= shard_index < num_shards:
+    raise ValueError(f"--shard_index must be in [0, --num_shards={num_shards}), "
+                     f"got {shard_index}")
+
+
+def worker_items(items: Sequence[T], num_shards: int, shard_index: int) -> List[T]:
+  """The items (planned output shards, in plan order) worker ``shard_index`` of ``num_shards``
+  writes: every ``num_shards``-th from ``shard_index`` on (round robin balances the splits)."""
+  check_sharding(num_shards, shard_index)
+  return [item for j, item in enumerate(items) if j % num_shards == shard_index]
+
+
+@contextlib.contextmanager
+def corpus_lock(corpus_dir: str):
+  """An exclusive advisory lock on ``<corpus_dir>/.prepare.lock`` (fcntl: works across
+  processes and, where the file system supports it, across the nodes of a cluster)."""
+  path = os.path.join(corpus_dir, LOCK_NAME)
+  with open(path, "a") as f:
+    fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+    try:
+      yield
+    finally:
+      fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def remove_lock(corpus_dir: str) -> None:
+  """Removes the lock file once the manifest is written (the output equals a single run's)."""
+  try:
+    os.remove(os.path.join(corpus_dir, LOCK_NAME))
+  except FileNotFoundError:
+    pass
