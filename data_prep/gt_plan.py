@@ -11,33 +11,26 @@ and the number of KDE rows (utterances with ground truth x seeds) of the corpus;
   10-utterance corpus, issue 13), for no speed-up: each chunk runs alone either way.
 * jit: XLA only when the corpus has enough rows to pay for compiling (``_JIT_SECONDS`` once per
   process) with what it saves per row (``_JIT_SAVES_MS``), both measured on 2 CPU cores at grid
-  512 (bench/prepare.py); smaller grids compile and run proportionally faster, so the same
-  threshold in rows serves them.
-* threads: one per core (``os.sched_getaffinity``): chunks run concurrently in threads of one
+  512; smaller grids compile and run faster alike, so the same threshold in rows serves them.
+* threads: one per core (``parallel.cores``): chunks run concurrently in threads of one
   process (TensorFlow runs a traced graph without the GIL); every chunk is computed alone, so the
   numbers do not depend on the thread count.
 """
 
 import dataclasses
 import math
-import os
+
+from data_prep import parallel
 
 # The KDE's cache-sized chunk (tfser.ops.kde keeps one [chunk, n, n] float64 a2 near 2**20
 # cells: 8 MiB).
 _CHUNK_CELLS = 1 << 20
-# XLA at grid 512, chunks of 4 rows, 2 cores: ~30 s to compile in a fresh process, ~3 ms saved
-# per row (bench/prepare.py); below 2x the break-even XLA is not worth the wait.
+# XLA at grid 512, chunks of 4 rows, 2 busy cores (2026-12-06): 27-28 s to trace and compile in a
+# fresh process (graph mode: 9-10 s), then 9-10 ms per row instead of 18-23 ms; XLA from the
+# break-even on (3,750 rows: 750 utterances with GT_SEEDS = 5).
 _JIT_SECONDS = 30.0
-_JIT_SAVES_MS = 3.0
-JIT_MIN_ROWS = int(2 * _JIT_SECONDS * 1e3 / _JIT_SAVES_MS)
-
-
-def cores() -> int:
-  """CPU cores this process may use."""
-  try:
-    return max(1, len(os.sched_getaffinity(0)))
-  except AttributeError:  # not on Linux
-    return max(1, os.cpu_count() or 1)
+_JIT_SAVES_MS = 8.0
+JIT_MIN_ROWS = int(_JIT_SECONDS * 1e3 / _JIT_SAVES_MS)
 
 
 def chunk_rows(grid_size: int) -> int:
@@ -54,7 +47,7 @@ def resolve(config, rows: int):
   if batch < 1:
     raise ValueError(f"--gt_batch must be >= 1, got {batch}")
   jit = config.jit if config.jit is not None else rows >= JIT_MIN_ROWS
-  threads = config.threads if config.threads is not None else cores()
+  threads = config.threads if config.threads is not None else parallel.cores()
   if threads < 1:
     raise ValueError(f"--gt_threads must be >= 1, got {threads}")
   return dataclasses.replace(config, kde_batch=int(batch), jit=bool(jit), threads=int(threads))

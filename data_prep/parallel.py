@@ -19,6 +19,14 @@ T = TypeVar("T")
 LOCK_NAME = ".prepare.lock"
 
 
+def cores() -> int:
+  """CPU cores this process may use (its affinity mask where the OS has one)."""
+  try:
+    return max(1, len(os.sched_getaffinity(0)))
+  except AttributeError:  # not on Linux
+    return max(1, os.cpu_count() or 1)
+
+
 def check_sharding(num_shards: int, shard_index: int) -> None:
   """ValueError naming the flags unless ``0 <= shard_index < num_shards``."""
   if num_shards < 1:

@@ -493,17 +493,16 @@ def _write_shard(shard: Shard, path: str, annotator_index: Dict[str, int], extra
                             progress=lambda n: bar.advance("ground truth", n), stop=stop)
     gt_pool.shutdown(wait=False)
   try:
-    for position, utt in enumerate(shard.utterances):
-      try:
-        vectors.append(_features(utt, extractors, loader))
+    for position, (utt, result) in enumerate(zip(shard.utterances, _features_in_threads(
+        shard.utterances, extractors, loader, bar))):
+      if isinstance(result, CorpusError):
+        if not skip_bad:
+          raise result
+        drops.add(result.reason, utt.utterance_id)
+      else:
+        vectors.append(result)
         written.append(utt)
         positions.append(position)
-      except CorpusError as e:
-        if not skip_bad:
-          raise
-        drops.add(e.reason, utt.utterance_id)
-      if extractors:
-        bar.advance("features")
     if gt_job is not None:
       distributions, has_gt = gt_job.result()
       distributions = {b: d[positions] for b, d in distributions.items()}
@@ -540,6 +539,28 @@ def _write_shard(shard: Shard, path: str, annotator_index: Dict[str, int], extra
           "ids": [u.utterance_id for u in written], "has_gt": [bool(x) for x in has_gt],
           "dropped": {reason: sorted(ids) for reason, ids in sorted(drops.ids.items())},
           "stats": stats}
+
+
+def _features_in_threads(utterances, extractors, loader, bar: progress_lib.Progress):
+  """Each utterance's ``_features`` (or the CorpusError it raised), in order; computed in one
+  thread per core (audio decoding, openSMILE and the encoders' graphs run without the GIL).
+  Any other exception propagates."""
+  if not extractors:
+    return [{} for _ in utterances]
+
+  def one(utt):
+    try:
+      result = _features(utt, extractors, loader)
+    except CorpusError as e:
+      result = e
+    bar.advance("features")
+    return result
+
+  threads = min(parallel.cores(), len(utterances))
+  if threads <= 1:
+    return [one(u) for u in utterances]
+  with concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="features") as pool:
+    return list(pool.map(one, utterances))
 
 
 def _features(utt: schema.Utterance, extractors, loader) -> Dict[str, np.ndarray]:

@@ -88,7 +88,7 @@ class AutomaticChunksTest(tf.test.TestCase):
     auto = gtm.GroundTruthConfig()
     small = auto.resolved(50)
     self.assertEqual((small.kde_batch, small.jit), (4, False))  # grid 512: 2**20 cells
-    self.assertEqual(small.threads, gt_plan.cores())
+    self.assertEqual(small.threads, parallel.cores())
     self.assertTrue(auto.resolved(gt_plan.JIT_MIN_ROWS).jit)
     self.assertEqual(dataclasses.replace(auto, grid_size=64).resolved(10).kde_batch, 10)
     self.assertEqual(dataclasses.replace(auto, grid_size=64).resolved(10 ** 4).kde_batch, 256)
