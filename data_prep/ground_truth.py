@@ -49,8 +49,8 @@ class GroundTruthConfig:
   kde_batch: rows (utterance x seed) per batched KDE call (memory: kde_batch * grid_size^2 *
     8 bytes * a few); the last chunk is padded so one compiled shape serves all. None: picked
     by :meth:`resolved` (the KDE's own cache-sized chunk, 4 rows at grid 512).
-  jit: compile the KDE with XLA (compiles for tens of seconds, then ~20% faster per row on
-    CPU). None: picked by :meth:`resolved` from the number of rows.
+  jit: compile the KDE with XLA (compiles for ~30 s at grid 512, then takes about half the time
+    per row on CPU). None: picked by :meth:`resolved` from the number of rows.
   threads: KDE chunks computed at once (None: one per core). Execution only: the results do
     not depend on it, and it is not part of :meth:`fingerprint`.
   """
@@ -217,8 +217,8 @@ class GroundTruth:
     chunks = [rows[s:s + cfg.kde_batch] for s in range(0, len(rows), cfg.kde_batch)]
     if not chunks:
       return out, has_gt
-    if self._warm_up is not None:
-      self._warm_up.result()  # re-raises a failed warm-up
+    # No wait for a running warm-up: the chunks upsample meanwhile, and their first KDE call
+    # waits for its trace (tf.function traces once, under a lock).
     def run(chunk):
       if stop is not None and stop.is_set():
         raise Cancelled("ground truth cancelled")

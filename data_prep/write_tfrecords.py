@@ -19,6 +19,9 @@ How it stays correct when killed at any point:
   * The manifest is replaced only at the end; a changed plan first removes the old manifest, and
     shard files of an older plan are removed before the new manifest appears.
 
+Several processes (``num_shards`` / ``shard_index``, data_prep.parallel) share one plan and each
+writes its part of the shards; the last to finish writes the manifest (under a file lock).
+
 Determinism: records are serialised with ``deterministic=True`` (sorted map keys); ground truth
 is seeded per utterance (``data_prep.ground_truth``); nothing depends on time or paths.
 """
