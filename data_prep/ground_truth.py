@@ -190,6 +190,8 @@ class GroundTruth:
     upsampled = self.upsample(points, seeds)
     pad = cfg.kde_batch - len(chunk)  # repeat the last row: one compiled shape for all chunks
     upsampled = np.concatenate([upsampled, np.repeat(upsampled[-1:], pad, 0)], 0)
+    if self._warm_up is not None:  # upsampled meanwhile; the KDE is traced by the warm-up alone
+      self._warm_up.result()
     return tuple(d.numpy()[:len(chunk)] for d in self._kde_bins(tf.constant(upsampled)))
 
   def compute(self, utterances: Sequence[Utterance],
@@ -217,8 +219,6 @@ class GroundTruth:
     chunks = [rows[s:s + cfg.kde_batch] for s in range(0, len(rows), cfg.kde_batch)]
     if not chunks:
       return out, has_gt
-    # No wait for a running warm-up: the chunks upsample meanwhile, and their first KDE call
-    # waits for its trace (tf.function traces once, under a lock).
     def run(chunk):
       if stop is not None and stop.is_set():
         raise Cancelled("ground truth cancelled")
