@@ -157,6 +157,33 @@ def feature_rows(args, work: str):
   return header, table
 
 
+ISSUE_BEFORE = ("Before (issue 13, 10-utterance IEMOCAP copy, labels only, 2 busy cores): "
+                "old defaults (--gt_batch=32, XLA) 434 s / 4.3 GB; --nogt_jit 102 s / 3.0 GB; "
+                "--gt_batch=4 53 s / 1.2 GB; --gt_batch=4 --nogt_jit 18 s / 0.95 GB.")
+
+
+def verdicts(table, args, load) -> str:
+  """The issue's goals against this run's default rows."""
+  lines = [ISSUE_BEFORE]
+  for row in table:
+    if row[1] != "defaults":
+      continue
+    wall, peak, ratio = float(row[2]), float(row[3]), float(row[5].rstrip("x"))
+    if row[0] == f"{args.small} utterances":
+      met = wall <= 15 and peak <= 1.5
+      lines.append(f"Goal 1 (10 utterances <= 15 s wall, <= 1.5 GB, defaults): "
+                   f"{'met' if met else 'missed'}: {wall:.1f} s, {peak:.2f} GB.")
+    elif row[0] == f"{args.large} utterances":
+      lines.append(f"Goal 2 (ground-truth throughput >= 10x the kde2d loop, defaults): "
+                   f"{'met' if ratio >= 10 else 'missed'}: {ratio:.1f}x.")
+  if load > 1.5:
+    lines.append(f"Other work shared the machine (load average {load:.1f} on {os.cpu_count()} "
+                 "cores at the start): every wall time here, the reference loop's included, is "
+                 "longer than on an idle machine, and the fresh-process rows (start-up and "
+                 "tracing) suffer most.")
+  return "\n\n".join(lines)
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--small", type=int, default=10)
@@ -177,6 +204,7 @@ def main():
             f"included); kde2d loop: {1e3 * ref / GT_SEEDS:.1f} ms per row, {GT_SEEDS} rows "
             f"per utterance. Load average at the start: {load:.1f} on {os.cpu_count()} "
             "cores.\n\n" + results.markdown_table(header, table))
+    body += "\n\n" + verdicts(table, args, load)
     if not args.skip_features:
       f_header, f_table = feature_rows(args, work)
       body += (f"\n\nFeatures on the demo audio ({args.feature_utts} IEM utterances; tiny "
