@@ -6,6 +6,7 @@ No timings here (bench/prepare.py measures them).
 import concurrent.futures
 import dataclasses
 import io
+import json
 import os
 import re
 
@@ -80,6 +81,38 @@ class ShardedPrepareTest(tf.test.TestCase):
     with self.assertRaisesRegex(ValueError, "--num_shards must be >= 1"):
       parallel.check_sharding(0, 0)
     self.assertEqual(parallel.worker_items(list("abcde"), 2, 1), ["b", "d"])
+
+
+class CommandLineShardsTest(tf.test.TestCase):
+
+  def test_two_workers_from_the_command_line(self):
+    from absl import app  # pylint: disable=g-import-not-at-top
+    from absl import flags  # pylint: disable=g-import-not-at-top
+    from data_prep import prepare  # pylint: disable=g-import-not-at-top
+    from tests import test_prepare  # pylint: disable=g-import-not-at-top
+    prepare._define_flags()  # pylint: disable=protected-access
+    root = test_prepare._csv(self.get_temp_dir() + "/cli", test_prepare.CSV_ROWS)  # pylint: disable=protected-access
+    out = self.get_temp_dir() + "/cli_out"
+
+    def main(*args):
+      flags.FLAGS.unparse_flags()
+      try:
+        return prepare.main(flags.FLAGS(["prepare", "--corpus=csv", f"--root={root}",
+                                         f"--out_dir={out}", "--features=none",
+                                         "--noground_truth", "--shard_size=1", "--noprogress"]
+                                        + list(args)))
+      finally:
+        flags.FLAGS.unparse_flags()
+
+    with self.assertRaisesRegex(app.UsageError, r"--shard_index must be in \[0, --num_shards=2\)"):
+      main("--num_shards=2", "--shard_index=2")
+    with self.assertRaisesRegex(app.UsageError, "--gt_batch must be >= 1"):
+      main("--gt_batch=0")
+    self.assertEqual(main("--num_shards=2", "--shard_index=1"), 0)
+    self.assertFalse(os.path.exists(out + "/CSV/manifest.json"))
+    self.assertEqual(main("--num_shards=2", "--shard_index=0"), 0)
+    with open(out + "/CSV/manifest.json") as f:
+      self.assertLen(json.load(f)["shards"], 4)
 
 
 class AutomaticChunksTest(tf.test.TestCase):
