@@ -29,7 +29,6 @@ import tensorflow as tf
 
 from data_prep.errors import CorpusError
 from tfser.data.schema import Utterance
-from tfser.layers import encoders
 
 FEATURE_NAMES = ("wav2vec2", "bert", "is10")
 IS10_DIM = 1582
@@ -98,6 +97,7 @@ class Wav2Vec2Extractor(Extractor):
   needs_audio = True
 
   def __init__(self, model_path: str):
+    from tfser.layers import encoders  # pylint: disable=g-import-not-at-top  (transformers)
     self.encoder = encoders.Wav2Vec2Encoder(model_path)
     self.dim = self.encoder.hidden_size
     # One trace for any length: the utterance runs unpadded, so its features do not depend on
@@ -128,6 +128,7 @@ class BertExtractor(Extractor):
     if os.path.isdir(model_path) and not os.path.isfile(os.path.join(model_path, "vocab.txt")):
       raise FileNotFoundError(f"BERT model directory {model_path!r} has no vocab.txt (the "
                               "WordPiece vocabulary save_pretrained writes with the tokenizer)")
+    from tfser.layers import encoders  # pylint: disable=g-import-not-at-top  (transformers)
     self.encoder = encoders.BertCLSEncoder(model_path)
     self.dim = self.encoder.hidden_size
     self._encode = tf.function(self.encoder, input_signature=[tf.TensorSpec([None], tf.string)])

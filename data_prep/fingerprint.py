@@ -72,7 +72,7 @@ def settings(*, corpus: str, extractors, gt_config, shard_size: int, seed: int,
   return json.loads(json.dumps({  # JSON-normalised, so it compares equal to a manifest's copy
       "writer_format": WRITER_FORMAT, "schema_version": schema.SCHEMA_VERSION, "corpus": corpus,
       "shard_size": shard_size, "seed": seed, "demo": bool(demo),
-      "ground_truth": dataclasses.asdict(gt_config) if gt_config else None,
+      "ground_truth": gt_config.fingerprint() if gt_config else None,  # not its thread count
       "features": [[e.name, int(e.dim), str(getattr(e, "fingerprint", ""))] for e in extractors],
   }, sort_keys=True))
 

@@ -16,10 +16,12 @@ Utterances with fewer than ``labels.MIN_ANNOTATORS`` valid (activation and valen
 no ground truth (NaN rows); the writer keeps them for the categorical task and counts them.
 """
 
+import concurrent.futures
 import dataclasses
 import functools
 import hashlib
 import math
+import threading
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
@@ -27,6 +29,7 @@ import numpy as np
 import tfser  # noqa: F401  (Keras flavour before TensorFlow)
 import tensorflow as tf
 
+from data_prep import gt_plan
 from data_prep import labels
 from tfser.data.schema import GT_BINS, GT_SEEDS, Rating, Utterance
 
@@ -44,8 +47,12 @@ class GroundTruthConfig:
   std_ddof: 0 = population std of the ratings for the noise width (see tfser.ops.upsample).
   min_annotators: fewer valid raters than this -> no ground truth.
   kde_batch: rows (utterance x seed) per batched KDE call (memory: kde_batch * grid_size^2 *
-    8 bytes * a few); the last chunk is padded so one compiled shape serves all.
-  jit: compile the KDE with XLA (about 2x faster than the plain graph on CPU).
+    8 bytes * a few); the last chunk is padded so one compiled shape serves all. None: picked
+    by :meth:`resolved` (the KDE's own cache-sized chunk, 4 rows at grid 512).
+  jit: compile the KDE with XLA (compiles for ~30 s at grid 512, then takes about half the time
+    per row on CPU). None: picked by :meth:`resolved` from the number of rows.
+  threads: KDE chunks computed at once (None: one per core). Execution only: the results do
+    not depend on it, and it is not part of :meth:`fingerprint`.
   """
   samples: int = 200
   grid_size: int = 512
@@ -54,8 +61,20 @@ class GroundTruthConfig:
   limits: Tuple[float, float] = (-1.0, 1.0)
   std_ddof: int = 0
   min_annotators: int = labels.MIN_ANNOTATORS
-  kde_batch: int = 32
-  jit: bool = True
+  kde_batch: Optional[int] = None
+  jit: Optional[bool] = None
+  threads: Optional[int] = None
+
+  def resolved(self, rows: int) -> "GroundTruthConfig":
+    """This config with kde_batch, jit and threads filled in for ``rows`` KDE rows
+    (utterances with ground truth x seeds); explicit values are kept (see :mod:`gt_plan`)."""
+    return gt_plan.resolve(self, rows)
+
+  def fingerprint(self) -> dict:
+    """The settings that determine the stored numbers (for the writer's plan fingerprint)."""
+    fields = dataclasses.asdict(self)
+    fields.pop("threads")
+    return fields
 
   def as_manifest(self) -> dict:
     return {"seeds": list(range(self.seeds)), "bins": list(self.bins), "grid": self.grid_size,
@@ -81,9 +100,23 @@ def rating_points(ratings: Sequence[Rating]) -> np.ndarray:
   return np.asarray(pts, np.float64).reshape(-1, 2)
 
 
-@functools.lru_cache(maxsize=4)
+class Cancelled(Exception):
+  """GroundTruth.compute stopped by its ``stop`` event."""
+
+
 def get_ground_truth(config: "GroundTruthConfig") -> "GroundTruth":
-  """A shared :class:`GroundTruth` per config (tracing and XLA compiling take seconds)."""
+  """A shared :class:`GroundTruth` per config (tracing and XLA compiling take seconds).
+
+  Automatic fields (None) are resolved first (``config.resolved``, as for a corpus of one chunk),
+  so a config and its resolved form share one instance.
+  """
+  if None in (config.kde_batch, config.jit, config.threads):
+    config = config.resolved(gt_plan.chunk_rows(config.grid_size))
+  return _cached_ground_truth(config)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_ground_truth(config: "GroundTruthConfig") -> "GroundTruth":
   return GroundTruth(config)
 
 
@@ -91,13 +124,18 @@ class GroundTruth:
   """Computes ground-truth distributions for batches of utterances (holds the compiled ops).
 
   Prefer :func:`get_ground_truth`, which reuses one instance (and its compiled graphs) per config.
+  Rows (utterance x seed) go through the KDE in chunks of ``kde_batch`` in a fixed order, each
+  chunk a pure function of its rows; ``threads`` chunks run at once.
   """
 
   def __init__(self, config: GroundTruthConfig = GroundTruthConfig()):
     # Imported here so that a corpus without dimensional ratings never needs the KDE module.
     from tfser.ops import kde, upsample  # pylint: disable=g-import-not-at-top
+    if None in (config.kde_batch, config.jit, config.threads):
+      config = config.resolved(gt_plan.chunk_rows(config.grid_size))
     self.config = config
     cfg = config
+    self._warm_up: Optional[concurrent.futures.Future] = None
 
     def upsample_one(args):
       points, seed = args
@@ -121,6 +159,21 @@ class GroundTruth:
     self._upsample_rows = upsample_rows
     self._kde_bins = kde_bins
 
+  def start_warm_up(self) -> None:
+    """Traces (and under jit compiles) the KDE in a background thread, so that the first chunk
+    does not wait for it while the caller reads the corpus and traces the upsampling."""
+    if self._warm_up is None:
+      pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="gt-warm-up")
+      self._warm_up = pool.submit(self._run_dummy_kde)
+      pool.shutdown(wait=False)
+
+  def _run_dummy_kde(self) -> None:
+    cfg = self.config
+    # A spread cloud (any finite points would do: only the trace and compilation matter).
+    cloud = np.stack(np.meshgrid(np.linspace(-0.9, 0.9, 20), np.linspace(-0.8, 0.8, 10)), -1)
+    cloud = np.resize(cloud.reshape(-1, 2), (cfg.samples, 2))
+    self._kde_bins(tf.constant(np.repeat(cloud[None], cfg.kde_batch, 0)))
+
   def upsample(self, points: Sequence[np.ndarray], seeds: np.ndarray) -> np.ndarray:
     """Upsampled points [rows, samples, 2] float64 for rows of ratings [raters_i, 2] and seeds."""
     ragged = tf.RaggedTensor.from_row_lengths(
@@ -128,12 +181,28 @@ class GroundTruth:
         np.array([len(p) for p in points], np.int64))
     return self._upsample_rows(ragged, tf.constant(seeds, tf.int64)).numpy()
 
+  def _chunk(self, utterances: Sequence[Utterance], chunk) -> Tuple[np.ndarray, ...]:
+    """Binned distributions ``([len(chunk), b * b] per bins)`` of (utterance index, seed) rows."""
+    cfg = self.config
+    points = [rating_points(utterances[i].ratings) for i, _ in chunk]
+    seeds = np.stack([utterance_seed(utterances[i].corpus, utterances[i].utterance_id, k)
+                      for i, k in chunk])
+    upsampled = self.upsample(points, seeds)
+    pad = cfg.kde_batch - len(chunk)  # repeat the last row: one compiled shape for all chunks
+    upsampled = np.concatenate([upsampled, np.repeat(upsampled[-1:], pad, 0)], 0)
+    if self._warm_up is not None:  # upsampled meanwhile; the KDE is traced by the warm-up alone
+      self._warm_up.result()
+    return tuple(d.numpy()[:len(chunk)] for d in self._kde_bins(tf.constant(upsampled)))
+
   def compute(self, utterances: Sequence[Utterance],
-              progress: Optional[Callable[[int], None]] = None
+              progress: Optional[Callable[[int], None]] = None,
+              stop: Optional[threading.Event] = None
               ) -> Tuple[Dict[int, np.ndarray], np.ndarray]:
     """Ground truth for a batch of utterances.
 
     progress: called with the number of utterances finished since the last call.
+    stop: once set, chunks not yet started are skipped and compute raises ``Cancelled``
+      (the caller failed and no longer wants the result).
 
     Returns:
       ({bins: [len(utterances), seeds, bins * bins] float64}, has_gt [len(utterances)] bool);
@@ -147,18 +216,27 @@ class GroundTruth:
     rows = [(i, k) for i in np.flatnonzero(has_gt) for k in range(cfg.seeds)]
     progress = progress or (lambda n: None)
     progress(int(n - has_gt.sum()))
-    for start in range(0, len(rows), cfg.kde_batch):
-      chunk = rows[start:start + cfg.kde_batch]
-      points = [rating_points(utterances[i].ratings) for i, _ in chunk]
-      seeds = np.stack([utterance_seed(utterances[i].corpus, utterances[i].utterance_id, k)
-                        for i, k in chunk])
-      upsampled = self.upsample(points, seeds)
-      pad = cfg.kde_batch - len(chunk)  # repeat the last row: one compiled shape for all chunks
-      upsampled = np.concatenate([upsampled, np.repeat(upsampled[-1:], pad, 0)], 0)
-      binned = self._kde_bins(tf.constant(upsampled))
-      for b, dist in zip(cfg.bins, binned):
-        dist = dist.numpy()
-        for row, (i, k) in enumerate(chunk):
-          out[b][i, k] = dist[row]
-      progress(sum(k == cfg.seeds - 1 for _, k in chunk))
+    chunks = [rows[s:s + cfg.kde_batch] for s in range(0, len(rows), cfg.kde_batch)]
+    if not chunks:
+      return out, has_gt
+    def run(chunk):
+      if stop is not None and stop.is_set():
+        raise Cancelled("ground truth cancelled")
+      return self._chunk(utterances, chunk)
+
+    if cfg.threads > 1 and len(chunks) > 1:
+      pool = concurrent.futures.ThreadPoolExecutor(min(cfg.threads, len(chunks)),
+                                                   thread_name_prefix="gt")
+      results = pool.map(run, chunks)  # in chunk order, whatever finishes first
+    else:
+      pool, results = None, map(run, chunks)
+    try:
+      for chunk, binned in zip(chunks, results):
+        for b, dist in zip(cfg.bins, binned):
+          for row, (i, k) in enumerate(chunk):
+            out[b][i, k] = dist[row]
+        progress(sum(k == cfg.seeds - 1 for _, k in chunk))
+    finally:
+      if pool is not None:
+        pool.shutdown(wait=True, cancel_futures=True)
     return out, has_gt

@@ -26,6 +26,7 @@ import tfser  # noqa: F401  (Keras flavour before TensorFlow)
 
 from data_prep import corpora
 from data_prep import ground_truth
+from data_prep import parallel
 from data_prep import write_tfrecords
 from data_prep.corpora import csv_manifest
 from data_prep.errors import CorpusError, DropLog
@@ -65,8 +66,15 @@ def _define_flags():
   define("integer", "gt_samples", 200, "Upsampled points per utterance (Zhang et al.: 200).")
   define("integer", "gt_grid", None, "KDE grid per axis for the ground truth (default: the "
          "annotators paper's 512; the demo: 128).")
-  define("integer", "gt_batch", 32, "Rows (utterance x seed) per batched KDE call (memory).")
-  define("bool", "gt_jit", True, "Compile the ground-truth KDE with XLA.")
+  define("integer", "gt_batch", None, "Rows (utterance x seed) per batched KDE call (default: "
+         "the KDE's cache-sized chunk, 4 at grid 512; see data_prep/gt_plan.py).")
+  define("bool", "gt_jit", None, "Compile the ground-truth KDE with XLA (default: only when "
+         "the corpus has enough rows to pay for ~30 s of compiling; --nogt_jit: never).")
+  define("integer", "gt_threads", None, "KDE chunks computed at once (default: one per core).")
+  define("integer", "num_shards", 1, "Prepare with this many processes (or cluster array "
+         "jobs) into the same --out_dir; each gets its --shard_index.")
+  define("integer", "shard_index", 0, "This worker's part, 0..num_shards-1; the worker that "
+         "finishes last writes the manifest.")
   define("bool", "progress", True, "Show a progress line per corpus on stderr.")
 
 
@@ -92,11 +100,14 @@ def prepare(corpus: str, root: Optional[str], out_dir: str, *, features: Sequenc
             model_dir: Optional[str] = None, seed: int = 0, skip_bad: bool = False,
             shard_size: int = write_tfrecords.DEFAULT_SHARD_SIZE,
             gt_config="default", csv_name: Optional[str] = None,
-            progress: bool = True, muse_annotators: Optional[str] = None) -> dict:
+            progress: bool = True, muse_annotators: Optional[str] = None,
+            num_shards: int = 1, shard_index: int = 0) -> dict:
   """Prepares one corpus (or the demo's five) and returns {corpus code: manifest}.
 
   gt_config: a GroundTruthConfig, None for no ground truth, or "default" (the paper's for a
   real corpus, DEMO_GT_CONFIG for the demo).
+  num_shards, shard_index: this process's part (data_prep.parallel); a manifest is None for
+  a worker whose peers have not finished.
   Raises CorpusError for a bad --corpus / --root or bad input (see write_tfrecords).
   """
   code = corpora.resolve(corpus)
@@ -106,7 +117,8 @@ def prepare(corpus: str, root: Optional[str], out_dir: str, *, features: Sequenc
   if code == corpora.DEMO:
     return prepare_demo(root or os.path.join(out_dir, "demo_audio"), out_dir,
                         extractors=extractors, seed=seed, shard_size=shard_size,
-                        gt_config=gt_config, progress=progress)
+                        gt_config=gt_config, progress=progress, num_shards=num_shards,
+                        shard_index=shard_index)
   if not root:
     raise CorpusError(f"--root is required for --corpus={corpus}")
   if not os.path.exists(root):
@@ -121,14 +133,15 @@ def prepare(corpus: str, root: Optional[str], out_dir: str, *, features: Sequenc
   manifest = write_tfrecords.prepare_corpus(
       utterances, corpus=name, out_dir=out_dir, extractors=extractors, seed=seed,
       shard_size=shard_size, skip_bad=skip_bad, dropped=dropped, progress=progress,
-      gt_config=gt_config)
+      gt_config=gt_config, num_shards=num_shards, shard_index=shard_index)
   return {name: manifest}
 
 
 def prepare_demo(root: str, out_dir: str, *, extractors=(), seed: int = 0,
                  shard_size: int = write_tfrecords.DEFAULT_SHARD_SIZE,
                  gt_config: Optional[ground_truth.GroundTruthConfig] = DEMO_GT_CONFIG,
-                 progress: bool = True, only: Optional[Sequence[str]] = None) -> dict:
+                 progress: bool = True, only: Optional[Sequence[str]] = None,
+                 num_shards: int = 1, shard_index: int = 0) -> dict:
   """Generates the synthetic demo under ``root`` and prepares its corpora into ``out_dir``."""
   demo = corpora.load(corpora.DEMO)
   demo.generate(root, seed=seed)
@@ -140,7 +153,8 @@ def prepare_demo(root: str, out_dir: str, *, extractors=(), seed: int = 0,
     manifests[code] = write_tfrecords.prepare_corpus(
         demo.read(root, code, dropped=dropped), corpus=code, out_dir=out_dir,
         extractors=extractors, seed=seed, shard_size=shard_size, dropped=dropped,
-        progress=progress, demo=True, gt_config=gt_config)
+        progress=progress, demo=True, gt_config=gt_config, num_shards=num_shards,
+        shard_index=shard_index)
   return manifests
 
 
@@ -224,6 +238,11 @@ def main(argv):
   try:
     features = parse_features(FLAGS.features)
     corpora.resolve(FLAGS.corpus)
+    parallel.check_sharding(FLAGS.num_shards, FLAGS.shard_index)
+    for name in ("gt_batch", "gt_threads"):
+      if FLAGS[name].value is not None and FLAGS[name].value < 1:
+        raise ValueError(f"--{name}={FLAGS[name].value}: use an integer >= 1 (or leave it out "
+                         "for the automatic choice)")
   except (ValueError, CorpusError) as e:
     raise app.UsageError(str(e if "--" in str(e) else f"--corpus: {e}")) from None
   gt_config = None
@@ -233,18 +252,23 @@ def main(argv):
     gt_config = dataclasses.replace(
         default, samples=FLAGS.gt_samples,
         grid_size=default.grid_size if FLAGS.gt_grid is None else FLAGS.gt_grid,
-        kde_batch=FLAGS.gt_batch, jit=FLAGS.gt_jit)
+        kde_batch=FLAGS.gt_batch, jit=FLAGS.gt_jit, threads=FLAGS.gt_threads)
   _check_settings(gt_config)
   try:
     manifests = prepare(FLAGS.corpus, FLAGS.root, FLAGS.out_dir, features=features,
                         model_dir=FLAGS.model_dir, seed=FLAGS.seed, skip_bad=FLAGS.skip_bad,
                         shard_size=FLAGS.shard_size, gt_config=gt_config,
                         csv_name=FLAGS.csv_name, progress=FLAGS.progress,
-                        muse_annotators=FLAGS.muse_annotators)
+                        muse_annotators=FLAGS.muse_annotators,
+                        num_shards=FLAGS.num_shards, shard_index=FLAGS.shard_index)
   except (CorpusError, OSError) as e:  # bad input; an output that cannot be written (named)
     print(f"error: {e}", file=sys.stderr)
     return 1
   for code, manifest in manifests.items():
+    if manifest is None:
+      print(f"{code}: worker {FLAGS.shard_index} of {FLAGS.num_shards} done; the last worker to "
+            f"finish writes {os.path.join(FLAGS.out_dir, code, write_tfrecords.MANIFEST)}")
+      continue
     dropped = sum(d["count"] for d in manifest["dropped"].values())
     few = manifest.get("kept_without_ground_truth", {}).get("count", 0)
     merged = manifest.get("merged_duplicate_raters", {}).get("count", 0)

@@ -30,11 +30,15 @@ How it stays correct when killed, failing or out of disk at any point:
   * OSErrors while writing (permissions, read-only or full disk) become
     :class:`data_prep.errors.OutputError` naming the path.
 
+Several processes (``num_shards`` / ``shard_index``, data_prep.parallel) share one plan and each
+writes its part of the shards; the last to finish writes the manifest (under a file lock).
+
 Determinism: records are serialised with ``deterministic=True`` (sorted map keys); ground truth
 is seeded per utterance (``data_prep.ground_truth``); nothing depends on time or paths.
 """
 
 import collections
+import concurrent.futures
 import dataclasses
 import glob
 import hashlib
@@ -43,7 +47,7 @@ import math
 import os
 import re
 import sys
-import time
+import threading
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -53,6 +57,8 @@ import tensorflow as tf
 
 from data_prep import fingerprint as fingerprints
 from data_prep import labels
+from data_prep import parallel
+from data_prep import progress as progress_lib
 from data_prep import staging
 from data_prep.errors import CorpusError, DropLog, OutputError
 from data_prep.ground_truth import GroundTruth, GroundTruthConfig, get_ground_truth
@@ -119,10 +125,16 @@ def file_sha256(path: str) -> str:
   return digest.hexdigest()
 
 
-def _remove_stale_tmp(directory: str) -> None:
-  """Removes temporary files a killed run may have left (``.<name>.tmp``)."""
-  for path in glob.glob(os.path.join(glob.escape(directory), "." + "*" + _TMP_SUFFIX)):
-    os.remove(path)
+def _remove_stale_tmp(directory: str, names: Optional[Sequence[str]] = None) -> None:
+  """Removes temporary files a killed run may have left (``.<name>.tmp``); only those of
+  ``names`` if given (the other workers of --num_shards may be writing theirs)."""
+  if names is None:
+    paths = glob.glob(os.path.join(glob.escape(directory), "." + "*" + _TMP_SUFFIX))
+  else:
+    paths = [_tmp_path(os.path.join(directory, name)) for name in names]
+  for path in paths:
+    if os.path.exists(path):
+      os.remove(path)
 
 
 # -------------------------------------------------------------------------------------------------
@@ -192,48 +204,6 @@ def plan_shards(utterances: Sequence[schema.Utterance], shard_size: int) -> List
 
 
 # -------------------------------------------------------------------------------------------------
-# Progress.
-
-class _Progress:
-  """A per-corpus progress line on stderr: a \\r bar on a terminal, else a line per 10%.
-
-  Counts work units: one per utterance and stage (features, ground truth).
-  """
-
-  def __init__(self, corpus: str, total: int, enabled: bool):
-    self.corpus, self.total, self.enabled = corpus, max(total, 1), enabled
-    self.done, self.start, self.last = 0, time.monotonic(), 0.0
-    self.tty = enabled and sys.stderr.isatty()
-    self.last_decile = -1
-
-  def advance(self, n: int = 1) -> None:
-    self.done += n
-    if not self.enabled:
-      return
-    now = time.monotonic()
-    frac = min(self.done / self.total, 1.0)
-    if self.tty:
-      if now - self.last >= 0.2 or self.done >= self.total:
-        self.last = now
-        elapsed = now - self.start
-        eta = elapsed * (1 - frac) / frac if frac > 0 else 0.0
-        sys.stderr.write(f"\r{self.corpus}: [{'#' * int(30 * frac):<30}] {100 * frac:5.1f}% "
-                         f"{elapsed:6.0f}s elapsed, ~{eta:.0f}s left ")
-        sys.stderr.flush()
-    else:
-      decile = int(10 * frac)
-      if decile != self.last_decile:
-        self.last_decile = decile
-        sys.stderr.write(f"{self.corpus}: {100 * frac:.0f}% "
-                         f"({time.monotonic() - self.start:.0f}s)\n")
-
-  def close(self) -> None:
-    if self.tty:
-      sys.stderr.write("\n")
-      sys.stderr.flush()
-
-
-# -------------------------------------------------------------------------------------------------
 # Feature statistics (mean / M2 per shard, combined in plan order: deterministic).
 
 def _stats(matrix: np.ndarray) -> dict:
@@ -280,6 +250,8 @@ def setting_problems(shard_size: int, gt_config: Optional[GroundTruthConfig]) ->
                   gt_batch=gt_config.kde_batch)
   problems = {}
   for name, value in values.items():
+    if value is None and name == "gt_batch":  # chosen from the grid and row count (gt_plan)
+      continue
     minimum, meaning = _MINIMUM[name]
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
       problems[name] = f"{value!r} is not a valid number of {meaning}: use an integer >= {minimum}"
@@ -352,7 +324,8 @@ def prepare_corpus(utterances: Iterable[schema.Utterance],
                    demo: bool = False,
                    gt_config: Optional[GroundTruthConfig] = GroundTruthConfig(),
                    audio_loader: Optional[Callable[[str], np.ndarray]] = None,
-                   on_event: Optional[Callable[[str, str], None]] = None) -> dict:
+                   on_event: Optional[Callable[[str, str], None]] = None,
+                   num_shards: int = 1, shard_index: int = 0) -> Optional[dict]:
   """Writes one corpus's sharded TFRecords and manifest; resumes an interrupted run.
 
   Args:
@@ -377,9 +350,13 @@ def prepare_corpus(utterances: Iterable[schema.Utterance],
       MANIFEST) (the build is complete), ("switched", corpus) (it is the live output now), and
       ("notice", message) for what the user is told on stderr (e.g. why a corpus is prepared
       again); for tests that interrupt a run and for launchers.
+    num_shards, shard_index: this process writes only its part of the output shards (see
+      data_prep.parallel) into the shared build directory; the worker that finds every shard
+      finished writes the manifest and switches the build in.
 
   Returns:
-    The manifest dict (also in ``<out_dir>/<corpus>/manifest.json``).
+    The manifest dict (also in ``<out_dir>/<corpus>/manifest.json``), or None for a worker of
+    ``num_shards`` whose peers have not finished yet.
 
   Raises:
     CorpusError: bad input (naming the utterance, or the file for audio) without skip_bad, or
@@ -398,6 +375,7 @@ def prepare_corpus(utterances: Iterable[schema.Utterance],
   writer_drops = DropLog()
   on_event = on_event or (lambda event, name: None)
   reader_log = dropped if dropped is not None else DropLog()
+  parallel.check_sharding(num_shards, shard_index)
 
   # 1. Read, validate, merge duplicate raters; fail before anything is written.
   kept, seen, merged_ids, n_read = [], set(), set(), 0
@@ -435,6 +413,9 @@ def prepare_corpus(utterances: Iterable[schema.Utterance],
   annotators = sorted({r.annotator for u in kept for r in u.ratings})
   annotator_index = {a: i for i, a in enumerate(annotators)}
   dimensional = any(labels.count_annotators(u.ratings) for u in kept)
+  if gt_config is not None:  # chunk size, graph or XLA, threads: from the corpus's KDE rows
+    gt_config = gt_config.resolved(gt_config.seeds * sum(
+        labels.count_annotators(u.ratings) >= gt_config.min_annotators for u in kept))
   settings = fingerprints.settings(corpus=corpus, extractors=extractors, gt_config=gt_config,
                                    shard_size=shard_size, seed=seed, demo=demo)
   audio = (fingerprints.audio_files(planned) if any(e.needs_audio for e in extractors)
@@ -444,97 +425,129 @@ def prepare_corpus(utterances: Iterable[schema.Utterance],
   live = os.path.join(out_dir, corpus)
   build = staging.staging_dir(out_dir, corpus)
   partial_dir = os.path.join(build, PARTIAL_DIR)
-  with _Writing(out_dir):
-    staging.recover(out_dir, corpus)
+  lock_dir = os.path.dirname(build)  # <out_dir>/.partial: outside both the build and the output
+  mine = parallel.worker_items(shards, num_shards, shard_index)
+  with _Writing(build):  # the error names the corpus's build directory
+    os.makedirs(lock_dir, exist_ok=True)
 
   # 2. The live output already complete with this plan? Otherwise say why it is redone.
-  old = _read_json(os.path.join(live, MANIFEST)) if os.path.isdir(live) else None
-  if isinstance(old, dict) and old.get("fingerprint") == fingerprint:
-    damage = _intact(live, old)
-    if damage is None:
-      with _Writing(live):
-        staging.discard(os.path.join(live, PARTIAL_DIR))  # killed after the switch
-        staging.discard(build)  # an abandoned build of some other plan
-        staging.tidy(out_dir)
-      return old
-    _notify(corpus, f"{damage}: preparing it again", on_event)
-  elif os.path.lexists(os.path.join(live, MANIFEST)):
-    why = fingerprints.describe_change(
-        old if isinstance(old, dict) else None,
-        _read_json(os.path.join(live, fingerprints.AUDIO_FILES)), settings, audio)
-    _notify(corpus, f"the output in {live} is out of date ({why}): preparing it again; it stays "
-            "valid until the new one is complete", on_event)
-
   # 3. The build directory: resume a killed build of this plan, else start it afresh.
-  plan_path = os.path.join(partial_dir, "plan.json")
-  with _Writing(build):
-    if os.path.lexists(build):
-      same_plan = (_read_json(plan_path) or {}).get("fingerprint") == fingerprint
-      if not same_plan or not os.path.isdir(build):
-        staging.discard(build)
-    os.makedirs(partial_dir, exist_ok=True)
-    _remove_stale_tmp(build)
-    _remove_stale_tmp(partial_dir)
-    if not os.path.exists(plan_path):
-      atomic_write_bytes(plan_path, _json_bytes({"fingerprint": fingerprint}))
-    if audio is not None:
-      atomic_write_bytes(os.path.join(build, fingerprints.AUDIO_FILES), _json_bytes(audio))
+  # (Both under the corpus lock: the workers of --num_shards start at once.)
+  with parallel.corpus_lock(lock_dir, corpus):
+    with _Writing(out_dir):
+      staging.recover(out_dir, corpus)
+    old = _read_json(os.path.join(live, MANIFEST)) if os.path.isdir(live) else None
+    damage = "no manifest"
+    if isinstance(old, dict) and old.get("fingerprint") == fingerprint:
+      damage = _intact(live, old)
+      if damage is None:
+        with _Writing(live):
+          staging.discard(os.path.join(live, PARTIAL_DIR))  # killed after the switch
+          if num_shards == 1:
+            staging.discard(build)  # an abandoned build of some other plan
+      else:
+        _notify(corpus, f"{damage}: preparing it again", on_event)
+    elif os.path.lexists(os.path.join(live, MANIFEST)):
+      why = fingerprints.describe_change(
+          old if isinstance(old, dict) else None,
+          _read_json(os.path.join(live, fingerprints.AUDIO_FILES)), settings, audio)
+      _notify(corpus, f"the output in {live} is out of date ({why}): preparing it again; it "
+              "stays valid until the new one is complete", on_event)
+    if damage is not None:
+      plan_path = os.path.join(partial_dir, "plan.json")
+      with _Writing(build):
+        if os.path.lexists(build):
+          same_plan = (_read_json(plan_path) or {}).get("fingerprint") == fingerprint
+          if not same_plan or not os.path.isdir(build):
+            staging.discard(build)
+        os.makedirs(partial_dir, exist_ok=True)
+        own = None if num_shards == 1 else [s.name for s in mine]
+        _remove_stale_tmp(build, own)
+        _remove_stale_tmp(partial_dir, None if own is None else [n + ".json" for n in own])
+        if not os.path.exists(plan_path):
+          atomic_write_bytes(plan_path, _json_bytes({"fingerprint": fingerprint}))
+        if audio is not None:
+          atomic_write_bytes(os.path.join(build, fingerprints.AUDIO_FILES), _json_bytes(audio))
+  if damage is None:
+    _finish_locks(lock_dir, corpus, out_dir)
+    return old
 
-  # 4. Shards: skip the ones a previous run finished, write the rest.
-  stages = max(1, bool(extractors) + bool(gt_config is not None and dimensional))
-  bar = _Progress(corpus, stages * len(kept), progress)
+  # 4. Shards (this worker's): skip the ones a previous run finished, write the rest.
+  stages = [name for name, on in (("features", bool(extractors)),
+                                  ("ground truth", gt_config is not None and dimensional))
+            if on] or ["writing"]
+  bar = progress_lib.Progress(corpus, {name: sum(len(s.utterances) for s in mine)
+                                       for name in stages}, enabled=progress)
   gt = None
   loader = audio_loader
   try:
-    for shard in shards:
+    for shard in mine:
       sidecar_path = os.path.join(partial_dir, shard.name + ".json")
       shard_path = os.path.join(build, shard.name)
       if _shard_finished(sidecar_path, shard_path):
-        bar.advance(stages * len(shard.utterances))
+        for name in stages:
+          bar.skip(name, len(shard.utterances))
         continue
       if gt is None and gt_config is not None and dimensional:
         gt = get_ground_truth(gt_config)
+        gt.start_warm_up()  # traces / compiles while the first shard's features are extracted
       if loader is None and any(e.needs_audio for e in extractors):
         loader = _default_audio_loader()
       sidecar = _write_shard(shard, shard_path, annotator_index, extractors, gt, loader,
-                             skip_bad, bar, stages, reader_log.sources)
+                             skip_bad, bar, reader_log.sources)
       on_event("shard_written", shard.name)
       atomic_write_bytes(sidecar_path, _json_bytes(sidecar))
       on_event("shard_done", shard.name)
   finally:
     bar.close()
 
-  # 5. The manifest, from the sidecars (as read back from disk, so a resumed run agrees).
-  sidecars = []
-  for shard in shards:
-    with open(os.path.join(partial_dir, shard.name + ".json")) as f:
-      sidecars.append(json.load(f))
-  if not sum(side["records"] for side in sidecars):
-    drops = DropLog()
-    for side in sidecars:
-      drops.extend(DropLog.from_manifest(side["dropped"]))
-    staging.discard(build)
-    staging.tidy(out_dir)
-    raise CorpusError(
-        f"corpus {corpus} is empty: all {len(kept)} utterance(s) were dropped ("
-        + "; ".join(f"{k}: {v['count']}" for k, v in drops.as_manifest().items())
-        + "); nothing was written" + (f", and {live} is unchanged" if os.path.isdir(live) else ""))
-  manifest = _manifest(shards, sidecars, corpus=corpus, demo=demo, seed=seed,
-                       fingerprint=fingerprint, settings=settings, shard_size=shard_size,
-                       annotators=annotators, extractors=extractors, gt_config=gt_config,
-                       dimensional=dimensional, reader_drops=reader_drops,
-                       writer_drops=writer_drops, merged_ids=merged_ids)
-  atomic_write_bytes(os.path.join(build, MANIFEST), _json_bytes(manifest))
-  on_event("manifest_written", MANIFEST)
-
-  # 6. The switch: the complete build becomes the live output in one step.
-  with _Writing(live):
-    retired = staging.switch(build, live, staging.retired_dir(out_dir, corpus))
-    on_event("switched", corpus)
-    staging.discard(retired)
-    staging.discard(os.path.join(live, PARTIAL_DIR))
-    staging.tidy(out_dir)
+  # 5. The manifest, from the sidecars (as read back from disk, so a resumed run agrees), by the
+  # worker that finds every shard finished; 6. the switch: the complete build becomes the live
+  # output in one step.
+  with parallel.corpus_lock(lock_dir, corpus):
+    done = _read_json(os.path.join(live, MANIFEST)) if os.path.isdir(live) else None
+    if isinstance(done, dict) and done.get("fingerprint") == fingerprint and (
+        not os.path.isdir(build)):
+      return done  # another worker was last and switched it in
+    if not all(_shard_finished(os.path.join(partial_dir, s.name + ".json"),
+                               os.path.join(build, s.name)) for s in shards):
+      return None  # the other workers' shards are not finished yet
+    sidecars = []
+    for shard in shards:
+      with open(os.path.join(partial_dir, shard.name + ".json")) as f:
+        sidecars.append(json.load(f))
+    if not sum(side["records"] for side in sidecars):
+      drops = DropLog()
+      for side in sidecars:
+        drops.extend(DropLog.from_manifest(side["dropped"]))
+      staging.discard(build)
+      _finish_locks(lock_dir, corpus, out_dir)
+      raise CorpusError(
+          f"corpus {corpus} is empty: all {len(kept)} utterance(s) were dropped ("
+          + "; ".join(f"{k}: {v['count']}" for k, v in drops.as_manifest().items())
+          + "); nothing was written" + (f", and {live} is unchanged" if os.path.isdir(live)
+                                        else ""))
+    manifest = _manifest(shards, sidecars, corpus=corpus, demo=demo, seed=seed,
+                         fingerprint=fingerprint, settings=settings, shard_size=shard_size,
+                         annotators=annotators, extractors=extractors, gt_config=gt_config,
+                         dimensional=dimensional, reader_drops=reader_drops,
+                         writer_drops=writer_drops, merged_ids=merged_ids)
+    atomic_write_bytes(os.path.join(build, MANIFEST), _json_bytes(manifest))
+    on_event("manifest_written", MANIFEST)
+    with _Writing(live):
+      retired = staging.switch(build, live, staging.retired_dir(out_dir, corpus))
+      on_event("switched", corpus)
+      staging.discard(retired)
+      staging.discard(os.path.join(live, PARTIAL_DIR))
+  _finish_locks(lock_dir, corpus, out_dir)
   return manifest
+
+
+def _finish_locks(lock_dir: str, corpus: str, out_dir: str) -> None:
+  """Removes the corpus's lock file and an emptied ``<out_dir>/.partial`` (output = one run's)."""
+  parallel.remove_lock(lock_dir, corpus)
+  with _Writing(out_dir):
+    staging.tidy(out_dir)
 
 
 def _shard_finished(sidecar_path: str, shard_path: str) -> bool:
@@ -552,36 +565,52 @@ def _open_records(path: str):
 
 
 def _write_shard(shard: Shard, path: str, annotator_index: Dict[str, int], extractors,
-                 gt: Optional[GroundTruth], loader, skip_bad: bool, bar: _Progress,
-                 stages: int, sources: Optional[Dict[str, str]] = None) -> dict:
+                 gt: Optional[GroundTruth], loader, skip_bad: bool,
+                 bar: progress_lib.Progress, sources: Optional[Dict[str, str]] = None) -> dict:
   """Computes features and ground truth for one shard and writes it atomically.
+
+  The ground truth of the shard's utterances runs in a background thread (its KDE in threads of
+  its own) while the features are extracted; rows of utterances dropped by a feature are then
+  left out. Both depend only on the shard's utterances, never on timing.
 
   Returns the shard's sidecar: sha256, size, written ids, drops and per-split feature
   statistics. A shard whose utterances were all dropped gets no file (records 0).
   sources: utterance id -> "file:line" it was read from (named in errors).
   """
   drops = DropLog()
-  written, vectors = [], []
-  start = bar.done
-  for utt in shard.utterances:
-    try:
-      vectors.append(_features(utt, extractors, loader))
-      written.append(utt)
-    except CorpusError as e:
-      if not skip_bad:
-        source = (sources or {}).get(utt.utterance_id)
-        raise CorpusError(f"{e.reason} (pass --skip_bad to drop and count it)", path=e.path,
-                          line=e.line, kind=e.kind,
-                          utterance=f"{utt.corpus}/{utt.utterance_id}" +
-                          (f" (read from {source})" if source else "")) from None
-      drops.add(e.kind, utt.utterance_id, str(e))
-    if extractors:
-      bar.advance()
+  written, vectors, positions = [], [], []
+  done = {name: bar.done(name) for name in bar.stages}
+  gt_job, stop = None, threading.Event()
   if gt is not None:
-    distributions, has_gt = gt.compute(written, progress=bar.advance)
-  else:
-    distributions, has_gt = {}, np.zeros(len(written), bool)
-  bar.advance(start + stages * len(shard.utterances) - bar.done)  # drops and skipped stages
+    gt_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="gt-shard")
+    gt_job = gt_pool.submit(gt.compute, shard.utterances,
+                            progress=lambda n: bar.advance("ground truth", n), stop=stop)
+    gt_pool.shutdown(wait=False)
+  try:
+    for position, (utt, result) in enumerate(zip(shard.utterances, _features_in_threads(
+        shard.utterances, extractors, loader, bar))):
+      if isinstance(result, CorpusError):
+        if not skip_bad:
+          source = (sources or {}).get(utt.utterance_id)
+          raise CorpusError(f"{result.reason} (pass --skip_bad to drop and count it)",
+                            path=result.path, line=result.line, kind=result.kind,
+                            utterance=f"{utt.corpus}/{utt.utterance_id}" +
+                            (f" (read from {source})" if source else "")) from None
+        drops.add(result.kind, utt.utterance_id, str(result))
+      else:
+        vectors.append(result)
+        written.append(utt)
+        positions.append(position)
+    if gt_job is not None:
+      distributions, has_gt = gt_job.result()
+      distributions = {b: d[positions] for b, d in distributions.items()}
+      has_gt = has_gt[positions]
+    else:
+      distributions, has_gt = {}, np.zeros(len(written), bool)
+  finally:
+    stop.set()  # an error above: the ground-truth thread stops after its current chunk
+  for name in bar.stages:  # drops, and the "writing" stage of a labels-only corpus
+    bar.advance(name, done[name] + len(shard.utterances) - bar.done(name))
 
   sha, size = None, 0
   if written:
@@ -616,6 +645,34 @@ def _write_shard(shard: Shard, path: str, annotator_index: Dict[str, int], extra
           "has_gt": [bool(x) for x in has_gt], "dropped": drops.as_manifest(), "stats": stats}
 
 
+def _features_in_threads(utterances, extractors, loader, bar: progress_lib.Progress):
+  """Each utterance's ``_features`` (or the CorpusError it raised), in order; computed in one
+  thread per core (audio decoding, openSMILE and the encoders' graphs run without the GIL).
+  Any other exception propagates."""
+  if not extractors:
+    return [{} for _ in utterances]
+
+  def one(utt):
+    try:
+      result = _features(utt, extractors, loader)
+    except CorpusError as e:
+      result = e
+    bar.advance("features")
+    return result
+
+  threads = min(parallel.cores(), len(utterances))
+  if threads <= 1:
+    return [one(u) for u in utterances]
+  with concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="features") as pool:
+    return list(pool.map(one, utterances))
+
+
+# Audio decoding one file at a time: tensorflow-io's AudioIOTensor, decoding two files at once
+# from the feature threads, was seen to hand one utterance the other's waveform (a changed-audio
+# test read the same audio for two different files). The extractors themselves run in parallel.
+_DECODE_LOCK = threading.Lock()
+
+
 def _features(utt: schema.Utterance, extractors, loader) -> Dict[str, np.ndarray]:
   """Feature vectors of one utterance; CorpusError naming it for a bad vector."""
   if not extractors:
@@ -625,7 +682,8 @@ def _features(utt: schema.Utterance, extractors, loader) -> Dict[str, np.ndarray
     if not utt.audio_path:
       raise CorpusError("no audio path, but the features need audio",
                         utterance=f"{utt.corpus}/{utt.utterance_id}")
-    waveform = loader(utt.audio_path)
+    with _DECODE_LOCK:
+      waveform = loader(utt.audio_path)
   out = {}
   for e in extractors:
     vec = np.asarray(e(utt, waveform if e.needs_audio else None), np.float32).reshape(-1)
