@@ -182,7 +182,7 @@ class FaultTest(parameterized.TestCase, tf.test.TestCase):
     with mock.patch("os.makedirs", refuse):
       rc, err = self.main("--shard_size=3")
     self.assertEqual(rc, 1)
-    self.assertRegex(err, rf"cannot write {self.out}/\.partial/CSV.*: Read-only file system")
+    self.assertRegex(err, rf"cannot write {self.out}/\.partial\S*: Read-only file system")
     self.assertEqual(_snapshot(os.path.join(self.out, "CSV")), before)
     self.assertValidOutput()
 
