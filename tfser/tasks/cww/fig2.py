@@ -30,7 +30,6 @@ import tfser  # noqa: F401  (Keras flavour before TensorFlow)
 
 from tfser.core.flags import setting
 from tfser.tasks.cww import config as cww_config
-from tfser.tasks.cww import train as cww_train
 
 PARAMETERS = ("lambda_w", "lambda_l")
 LABELS = {"lambda_w": r"$\lambda_W$", "lambda_l": r"$\lambda_L$"}
@@ -95,6 +94,8 @@ def _value_dir(value: float) -> str:
 
 
 def _ua(config: cww_config.CwwConfig, source) -> float:
+  # Imported here: the launcher defines Fig2Config's flags before TensorFlow is imported.
+  from tfser.tasks.cww import train as cww_train  # pylint: disable=g-import-not-at-top
   return 100.0 * cww_train.train(config, source=source)["holdout_ua"]
 
 
