@@ -118,6 +118,19 @@ class TuningConfig:
     unknown = [h for h in self.holdouts if h not in CORPORA]
     if unknown:
       raise ValueError(f"--holdouts: {', '.join(unknown)} not among {', '.join(CORPORA)}")
+    if self.algorithm == "bayesian" and not bayesian_available():
+      raise ValueError("--algorithm=bayesian needs scikit-learn (keras-tuner's Gaussian "
+                       "process; pip install 'keras-tuner[bayesian]'), which is not installed; "
+                       "use --algorithm=grid or install it")
+
+
+def bayesian_available() -> bool:
+  """Whether keras-tuner's BayesianOptimizationOracle can run (it needs scikit-learn)."""
+  try:
+    import sklearn.gaussian_process  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
+  except ImportError:
+    return False
+  return True
 
 
 def search_space(method: str) -> Tuple[SearchParam, ...]:
