@@ -200,3 +200,41 @@ class Fig2Test(tf.test.TestCase):
 
 if __name__ == "__main__":
   tf.test.main()
+
+
+class Table2ScriptTest(tf.test.TestCase):
+  """launch/cww_table2.sh picks cww/tuned/<method> where one exists (runs recorded, not trained:
+  the script's own training path is covered by tests/test_table_scripts.py)."""
+
+  def test_script_runs_the_tuned_row_where_there_is_one(self):
+    import subprocess  # pylint: disable=g-import-not-at-top
+    import sys  # pylint: disable=g-import-not-at-top
+    root = self.get_temp_dir()
+    tuned_dir, calls = os.path.join(root, "tuned"), os.path.join(root, "calls.txt")
+    tuned.write("focal_loss", {"method": "focal_loss", "values": {"focal_gamma": 1.0},
+                               "flags": ["--focal_gamma=1.0"]}, tuned_dir)
+    # PYTHON: lists experiments with the real interpreter, records every other command.
+    fake = os.path.join(root, "python")
+    with open(fake, "w") as f:
+      f.write(f'#!/usr/bin/env bash\ncase "$*" in *--list_experiments*) exec {sys.executable} '
+              f'"$@";; *--experiment=*) echo "$*" >> {calls};; esac\n')
+    os.chmod(fake, 0o755)
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    def run(**env):
+      result = subprocess.run(
+          ["bash", os.path.join(repo, "launch", "cww_table2.sh"), "--max_epochs=1"], cwd=repo,
+          env=dict(os.environ, PYTHON=fake, ROOT=os.path.join(root, "t2"), SEEDS="0",
+                   HOLDOUTS="POD", METHODS="focal_loss ce", TFSER_TUNED_DIR=tuned_dir, **env),
+          capture_output=True, text=True, timeout=300)
+      self.assertEqual(result.returncode, 0, result.stderr)
+      with open(calls) as f:
+        lines = f.read().splitlines()
+      os.remove(calls)
+      return result.stdout, lines
+    stdout, lines = run()
+    self.assertIn("tuned: cww/tuned/focal_loss (--method=focal_loss --focal_gamma=1.0)", stdout)
+    self.assertLen(lines, 2)
+    self.assertIn("--experiment=cww/tuned/focal_loss --holdout=POD", lines[0])
+    self.assertIn("--experiment=cww/table2/ce --holdout=POD", lines[1])  # not tuned: fixed
+    _, lines = run(TUNED="0")
+    self.assertIn("--experiment=cww/table2/focal_loss --holdout=POD", lines[0])
