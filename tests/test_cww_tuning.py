@@ -154,12 +154,47 @@ class TuningTest(tf.test.TestCase):
       cww_fig2.Fig2Config(lambda_l_method="cww").validate()
     with self.assertRaisesRegex(ValueError, "--lambda_w_method=ce has no corpus-wise"):
       cww_fig2.Fig2Config(lambda_w_method="ce").validate()
+    # A data problem stops the sweep at its first trial, named (not retried trial after trial).
+    no_pod = _source()
+    del no_pod.corpora["POD"]
+    root = self.get_temp_dir()
+    with self.assertRaisesRegex(ValueError, "trial 0: corpora POD not found"):
+      tuning.tune(method_config("focal_loss", out_dir=root, **TINY),
+                  tuning.TuningConfig(holdouts=("POD",), tuned_dir=root),
+                  os.path.join(root, "bad_sweep"), source=no_pod)
     bad = os.path.join(tempfile.mkdtemp(dir=self.get_temp_dir()), "cww", "cww.json")
     os.makedirs(os.path.dirname(bad))
     with open(bad, "w") as f:
       f.write("{not json")
     with self.assertRaisesRegex(ValueError, "cww.json: not a tuned configuration"):
       tuned.experiments({"cww": "CWW"}, os.path.dirname(os.path.dirname(bad)))
+
+
+class FlagsTest(tf.test.TestCase):
+  """The launchers' flags, generated from TuningConfig and Fig2Config (tfser.core.flags)."""
+
+  def test_flags_parse_into_the_configs(self):
+    from absl import flags as absl_flags  # pylint: disable=g-import-not-at-top
+    from tfser.core import flags as config_flags  # pylint: disable=g-import-not-at-top
+    for config_class, argv, expected in (
+        (tuning.TuningConfig, ["--algorithm=grid", "--max_trials=3", "--holdouts=POD,IEM",
+                               "--seeds=0,2", "--tune_overwrite"],
+         tuning.TuningConfig(max_trials=3, holdouts=("POD", "IEM"), seeds=(0, 2),
+                             overwrite=True)),
+        (cww_fig2.Fig2Config, ["--holdouts=POD", "--fig2_lambda_w=1,4", "--fig2_lambda_l=",
+                               "--seeds=1", "--nomerged_reference"],
+         cww_fig2.Fig2Config(holdouts=("POD",), lambda_w_values=(1.0, 4.0), lambda_l_values=(),
+                             seeds=(1,), merged_reference=False))):
+      values = absl_flags.FlagValues()
+      config_flags.define_flags(config_class, module_name="test", flag_values=values)
+      values(["prog", *argv])
+      self.assertEqual(config_class(**config_flags.values_from_flags(
+          config_class, flag_values=values)), expected)
+      values = absl_flags.FlagValues()  # the defaults are the paper's
+      config_flags.define_flags(config_class, module_name="test", flag_values=values)
+      values(["prog"])
+      self.assertEqual(config_class(**config_flags.values_from_flags(
+          config_class, flag_values=values)), config_class())
 
 
 class Fig2Test(tf.test.TestCase):

@@ -180,12 +180,20 @@ class CwwHyperModel(keras_tuner.HyperModel):
     return metrics
 
 
+class SweepError(keras_tuner.errors.FatalValueError):
+  """A trial stopped on a user's error (data, settings, files): every trial would, so the sweep
+  stops at once with the message (keras-tuner retries other exceptions as failed trials)."""
+
+
 class CwwTuner(keras_tuner.Tuner):
   """Runs each trial through :meth:`CwwHyperModel.fit` (no Keras 3 model is built)."""
 
   def run_trial(self, trial, *args, **kwargs):
     hp = trial.hyperparameters
-    return self.hypermodel.fit(hp, self.hypermodel.build(hp), trial_id=trial.trial_id)
+    try:
+      return self.hypermodel.fit(hp, self.hypermodel.build(hp), trial_id=trial.trial_id)
+    except (ValueError, OSError) as e:  # tfser's DataError, a bad setting, a missing file
+      raise SweepError(f"trial {trial.trial_id}: {e}") from e
 
 
 def make_oracle(tuning: TuningConfig, space: Sequence[SearchParam], seed: int):
