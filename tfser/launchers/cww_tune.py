@@ -30,7 +30,7 @@ FLAGS = flags.FLAGS
 
 def define_tuning_flags():
   from tfser.tasks.cww import tuning  # pylint: disable=g-import-not-at-top
-  config_flags.define_flags(tuning.TuningConfig, module_name=__name__)
+  config_flags.define_flags(tuning.TuningConfig, module_name="tfser.launchers.cww_tune")
 
 
 def base_and_source(prog: str):
