@@ -273,3 +273,25 @@ class Table2ScriptTest(tf.test.TestCase):
     self.assertIn("--experiment=cww/table2/ce --holdout=POD", lines[1])  # not tuned: fixed
     _, lines = run(TUNED="0")
     self.assertIn("--experiment=cww/table2/focal_loss --holdout=POD", lines[0])
+
+  def test_tune_script_sweeps_every_tunable_method(self):
+    import subprocess  # pylint: disable=g-import-not-at-top
+    import sys  # pylint: disable=g-import-not-at-top
+    root = self.get_temp_dir()
+    calls, fake = os.path.join(root, "calls.txt"), os.path.join(root, "python")
+    with open(fake, "w") as f:  # real for "-c" (the methods' list), recorded otherwise
+      f.write(f'#!/usr/bin/env bash\ncase "$1" in -c) exec {sys.executable} "$@";; '
+              f'*) echo "$*" >> {calls};; esac\n')
+    os.chmod(fake, 0o755)
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run(
+        ["bash", os.path.join(repo, "launch", "cww_tune.sh"), "--max_epochs=1"], cwd=repo,
+        env=dict(os.environ, PYTHON=fake, ROOT=os.path.join(root, "tune"), DATA_DIR="/d"),
+        capture_output=True, text=True, timeout=300)
+    self.assertEqual(result.returncode, 0, result.stderr)
+    with open(calls) as f:
+      lines = f.read().splitlines()
+    self.assertEqual(len(lines), len(tuning.SEARCH_SPACES))
+    for line, method in zip(lines, tuning.SEARCH_SPACES):
+      self.assertEqual(line, f"-m tfser.launchers.cww_tune --method={method} --out_dir="
+                       f"{os.path.join(root, 'tune', method)} --data_dir=/d --max_epochs=1")
