@@ -16,15 +16,12 @@ import sys
 import tfser  # noqa: F401  (Keras flavour before TensorFlow)
 
 from absl import app
-from absl import flags
 
 from tfser.core import cli
 from tfser.core import flags as config_flags
 from tfser.launchers import common
 from tfser.launchers import cww_tune  # the CWW flags, the base config and the demo source
 from tfser.tasks.cww import fig2 as cww_fig2  # no TensorFlow until a run starts
-
-FLAGS = flags.FLAGS
 
 
 def main():
