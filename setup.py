@@ -10,6 +10,9 @@ Runtime pins were verified together in a fresh Python 3.11 venv on CPU (see READ
   * opensmile 2.6.0: the IS10 paralinguistic feature set (the corpus-wise-weights paper's input);
     its SMILExtract binary ships inside the wheel. pandas/pyarrow pinned to releases that work with
     numpy 1.26 (pyarrow 18+ needs numpy 2, which TF 2.17 does not support).
+  * keras-tuner 1.4.8: the CWW paper's hyper-parameter sweeps (grid search, distributed
+    chief/worker oracle; tfser.tasks.cww.tuning drives it without building Keras 3 models).
+  * matplotlib 3.10.8: the CWW paper's Fig. 2 as a PNG (Agg backend, no display needed).
 """
 
 import setuptools
@@ -28,6 +31,8 @@ RUNTIME = [
     "opensmile==2.6.0",
     "pandas==2.2.3",
     "pyarrow==17.0.0",
+    "keras-tuner==1.4.8",
+    "matplotlib==3.10.8",
 ]
 
 TEST = [

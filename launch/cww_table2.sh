@@ -13,6 +13,10 @@
 # (tfser/tasks/cww/folds.py: CRE 10, IEM 10, IMP 12; POD 1, its fixed splits), one run per
 # fold and seed under $ROOT/within/<holdout>/fold<k>/seed<s>; FOLDS (default: every fold) picks
 # folds, and a holdout skips those it does not have. The report averages a seed's folds.
+#
+# Tuned values: a method swept by tfser.launchers.cww_tune has the named experiment
+# cww/tuned/<method> (its best values, from $TFSER_TUNED_DIR or ./tuned); the script runs that
+# one instead of cww/table2/<method> (same output folder). TUNED=0: the fixed values always.
 set -euo pipefail
 
 ROOT=${ROOT:-runs/table2}
@@ -25,10 +29,23 @@ if [[ -z "${METHODS:-}" ]]; then
   METHODS=$("$PYTHON" -m tfser.launch --list_experiments=cww/table2/ --names | sed 's#.*/##' \
     | tr '\n' ' ')
 fi
+TUNED=${TUNED:-1}
+TUNED_ROWS=" "
+if [[ "$TUNED" != 0 ]]; then
+  # None tuned: --list_experiments exits 2 ("no experiment starts with"), which is no error here.
+  TUNED_ROWS=" $( ("$PYTHON" -m tfser.launch --list_experiments=cww/tuned/ --names 2>/dev/null \
+    || true) | tr '\n' ' ') "
+fi
 DATA_FLAG=()
 if [[ -n "${DATA_DIR:-}" ]]; then DATA_FLAG=(--data_dir="$DATA_DIR"); fi
 
 for method in $METHODS; do
+  experiment="cww/table2/$method"
+  if [[ "$TUNED_ROWS" == *" cww/tuned/$method "* ]]; then
+    experiment="cww/tuned/$method"
+    echo "tuned: $experiment ($("$PYTHON" -m tfser.launch --list_experiments="$experiment" \
+      | awk -F'\t' -v name="$experiment" '$1 == name {print $2}'))"
+  fi
   for holdout in $HOLDOUTS; do
     if [[ "$method" == within ]]; then
       num_folds=$("$PYTHON" -m tfser.tasks.cww.folds "$holdout")
@@ -48,7 +65,7 @@ for method in $METHODS; do
         fi
         if [[ -f "$out/results.json" ]]; then continue; fi
         echo "== $method holdout=$holdout${fold_flag[*]:+ ${fold_flag[*]}} seed=$seed -> $out"
-        "$PYTHON" -m tfser.launch --experiment="cww/table2/$method" --holdout="$holdout" \
+        "$PYTHON" -m tfser.launch --experiment="$experiment" --holdout="$holdout" \
           "${fold_flag[@]}" --seed="$seed" --out_dir="$out" "${DATA_FLAG[@]}" "$@"
       done
     done

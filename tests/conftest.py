@@ -3,6 +3,10 @@
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Tuned configurations (tfser.tasks.cww.tuned) a developer wrote under ./tuned must not change
+# the registry the tests (and the table scripts they run) see: an empty directory of our own.
+import tempfile  # noqa: E402
+os.environ["TFSER_TUNED_DIR"] = tempfile.mkdtemp(prefix="tfser_tuned_")
 
 import tfser  # noqa: E402,F401  (before tensorflow)
 

@@ -64,7 +64,11 @@ def _list_experiments(argv) -> int:
   for arg in argv:
     if arg.startswith("--list_experiments="):
       prefix = arg.split("=", 1)[1]
-  found = tasks.experiments().under(prefix)
+  try:
+    found = tasks.experiments().under(prefix)
+  except ValueError as e:  # e.g. a damaged tuned file (tfser.tasks.cww.tuned), named
+    print(f"tfser.launch: {e}", file=sys.stderr)
+    return 1
   if not found:
     print(f"tfser.launch: no experiment starts with {prefix!r}", file=sys.stderr)
     return 2

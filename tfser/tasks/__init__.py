@@ -16,9 +16,12 @@ TASKS = ("cww", "annotators")
 
 
 def experiments() -> registry.Registry:
-  """Every task's named experiments (``tfser.tasks.<task>.experiments.EXPERIMENTS``)."""
+  """Every task's named experiments (``tfser.tasks.<task>.experiments.EXPERIMENTS``), then
+  those a task's ``tuned_experiments()`` finds (tuned values written back by a sweep)."""
   import importlib  # pylint: disable=g-import-not-at-top
   rows = []
   for task in TASKS:
-    rows.extend(importlib.import_module(f"tfser.tasks.{task}.experiments").EXPERIMENTS)
+    module = importlib.import_module(f"tfser.tasks.{task}.experiments")
+    rows.extend(module.EXPERIMENTS)
+    rows.extend(getattr(module, "tuned_experiments", tuple)())
   return registry.Registry(rows)

@@ -144,7 +144,9 @@ class CwwConfig:
 
 
 # Table 2's rows (out-of-corpus), as overrides of CwwConfig. focal_gamma 2 and beta 0.1 are the
-# usual values of the cited papers; the CWW paper tuned them but does not report them.
+# usual values of the cited papers; the CWW paper tuned them but does not report them. A sweep
+# (tfser.tasks.cww.tuning, search spaces beside these rows) writes its best values back as the
+# named experiment cww/tuned/<method>.
 METHODS: Dict[str, Dict] = {
     "ce": dict(cww=False),
     "unsup": dict(cww=False, reconstruction=True),

@@ -24,3 +24,9 @@ METHODS = ("within",) + tuple(config.METHODS)
 
 EXPERIMENTS = tuple(Experiment(f"cww/table2/{method}", (f"--method={method}",), LABELS[method])
                     for method in METHODS)
+
+
+def tuned_experiments():
+  """``cww/tuned/<method>``: the rows a tuning sweep wrote back (``tfser.tasks.cww.tuned``)."""
+  from tfser.tasks.cww import tuned  # pylint: disable=g-import-not-at-top
+  return tuned.experiments(LABELS)
