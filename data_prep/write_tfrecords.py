@@ -352,7 +352,8 @@ def prepare_corpus(utterances: Iterable[schema.Utterance],
                    demo: bool = False,
                    gt_config: Optional[GroundTruthConfig] = GroundTruthConfig(),
                    audio_loader: Optional[Callable[[str], np.ndarray]] = None,
-                   on_event: Optional[Callable[[str, str], None]] = None) -> dict:
+                   on_event: Optional[Callable[[str, str], None]] = None,
+                   transcriber=None) -> dict:
   """Writes one corpus's sharded TFRecords and manifest; resumes an interrupted run.
 
   Args:
@@ -377,6 +378,9 @@ def prepare_corpus(utterances: Iterable[schema.Utterance],
       MANIFEST) (the build is complete), ("switched", corpus) (it is the live output now), and
       ("notice", message) for what the user is told on stderr (e.g. why a corpus is prepared
       again); for tests that interrupt a run and for launchers.
+    transcriber: a ``data_prep.transcribe.WhisperTranscriber`` (``--transcribe``) or None: ASR
+      text for the utterances it ``needs``, made per shard before the features (BERT embeds
+      it) and stored in the records; the manifest's ``transcripts`` lists them.
 
   Returns:
     The manifest dict (also in ``<out_dir>/<corpus>/manifest.json``).
@@ -436,9 +440,10 @@ def prepare_corpus(utterances: Iterable[schema.Utterance],
   annotator_index = {a: i for i, a in enumerate(annotators)}
   dimensional = any(labels.count_annotators(u.ratings) for u in kept)
   settings = fingerprints.settings(corpus=corpus, extractors=extractors, gt_config=gt_config,
-                                   shard_size=shard_size, seed=seed, demo=demo)
-  audio = (fingerprints.audio_files(planned) if any(e.needs_audio for e in extractors)
-           else None)
+                                   shard_size=shard_size, seed=seed, demo=demo,
+                                   transcriber=transcriber)
+  needs_audio = any(e.needs_audio for e in extractors) or transcriber is not None
+  audio = fingerprints.audio_files(planned) if needs_audio else None
   fingerprint = fingerprints.plan_fingerprint(planned, settings, audio)
 
   live = os.path.join(out_dir, corpus)
@@ -481,7 +486,8 @@ def prepare_corpus(utterances: Iterable[schema.Utterance],
       atomic_write_bytes(os.path.join(build, fingerprints.AUDIO_FILES), _json_bytes(audio))
 
   # 4. Shards: skip the ones a previous run finished, write the rest.
-  stages = max(1, bool(extractors) + bool(gt_config is not None and dimensional))
+  stages = max(1, bool(extractors) + bool(gt_config is not None and dimensional) +
+               bool(transcriber))
   bar = _Progress(corpus, stages * len(kept), progress)
   gt = None
   loader = audio_loader
@@ -494,10 +500,10 @@ def prepare_corpus(utterances: Iterable[schema.Utterance],
         continue
       if gt is None and gt_config is not None and dimensional:
         gt = get_ground_truth(gt_config)
-      if loader is None and any(e.needs_audio for e in extractors):
+      if loader is None and needs_audio:
         loader = _default_audio_loader()
       sidecar = _write_shard(shard, shard_path, annotator_index, extractors, gt, loader,
-                             skip_bad, bar, stages, reader_log.sources)
+                             skip_bad, bar, stages, reader_log.sources, transcriber)
       on_event("shard_written", shard.name)
       atomic_write_bytes(sidecar_path, _json_bytes(sidecar))
       on_event("shard_done", shard.name)
@@ -523,7 +529,8 @@ def prepare_corpus(utterances: Iterable[schema.Utterance],
                        fingerprint=fingerprint, settings=settings, shard_size=shard_size,
                        annotators=annotators, extractors=extractors, gt_config=gt_config,
                        dimensional=dimensional, reader_drops=reader_drops,
-                       writer_drops=writer_drops, merged_ids=merged_ids)
+                       writer_drops=writer_drops, merged_ids=merged_ids,
+                       transcriber=transcriber)
   atomic_write_bytes(os.path.join(build, MANIFEST), _json_bytes(manifest))
   on_event("manifest_written", MANIFEST)
 
@@ -553,8 +560,10 @@ def _open_records(path: str):
 
 def _write_shard(shard: Shard, path: str, annotator_index: Dict[str, int], extractors,
                  gt: Optional[GroundTruth], loader, skip_bad: bool, bar: _Progress,
-                 stages: int, sources: Optional[Dict[str, str]] = None) -> dict:
-  """Computes features and ground truth for one shard and writes it atomically.
+                 stages: int, sources: Optional[Dict[str, str]] = None,
+                 transcriber=None) -> dict:
+  """Computes transcripts (``transcriber``), features and ground truth for one shard and writes
+  it atomically.
 
   Returns the shard's sidecar: sha256, size, written ids, drops and per-split feature
   statistics. A shard whose utterances were all dropped gets no file (records 0).
@@ -563,8 +572,15 @@ def _write_shard(shard: Shard, path: str, annotator_index: Dict[str, int], extra
   drops = DropLog()
   written, vectors = [], []
   start = bar.done
-  for utt in shard.utterances:
+  utterances, asr_ids, asr_silent, asr_errors = shard.utterances, [], [], {}
+  if transcriber is not None:
+    from data_prep import transcribe  # pylint: disable=g-import-not-at-top  (transformers)
+    utterances, asr_ids, asr_silent, asr_errors = transcribe.fill_transcripts(
+        utterances, transcriber, loader, progress=bar.advance)
+  for utt in utterances:
     try:
+      if utt.utterance_id in asr_errors:
+        raise asr_errors[utt.utterance_id]
       vectors.append(_features(utt, extractors, loader))
       written.append(utt)
     except CorpusError as e:
@@ -603,6 +619,7 @@ def _write_shard(shard: Shard, path: str, annotator_index: Dict[str, int], extra
       if os.path.exists(tmp):
         os.remove(tmp)
 
+  asr_done, asr_none = set(asr_ids), set(asr_silent)
   stats = {}
   for e in extractors:
     stats[e.name] = {}
@@ -613,7 +630,9 @@ def _write_shard(shard: Shard, path: str, annotator_index: Dict[str, int], extra
       stats[e.name][key] = _stats(np.stack(rows) if rows else np.zeros((0, e.dim)))
   return {"name": shard.name, "split": shard.split, "sha256": sha, "bytes": size,
           "records": len(written), "ids": [u.utterance_id for u in written],
-          "has_gt": [bool(x) for x in has_gt], "dropped": drops.as_manifest(), "stats": stats}
+          "has_gt": [bool(x) for x in has_gt], "dropped": drops.as_manifest(), "stats": stats,
+          "asr_ids": [u.utterance_id for u in written if u.utterance_id in asr_done],
+          "asr_silent": [u.utterance_id for u in written if u.utterance_id in asr_none]}
 
 
 def _features(utt: schema.Utterance, extractors, loader) -> Dict[str, np.ndarray]:
@@ -640,9 +659,25 @@ def _features(utt: schema.Utterance, extractors, loader) -> Dict[str, np.ndarray
   return out
 
 
+def _transcripts(written, sidecars, transcriber) -> dict:
+  """The manifest's ``transcripts``: how many written utterances have text, from which source."""
+  asr_ids = sorted(i for side in sidecars for i in side.get("asr_ids", ()))
+  silent = sorted(i for side in sidecars for i in side.get("asr_silent", ()))
+  asr, none = set(asr_ids), set(silent)
+  sources = collections.Counter(
+      transcriber.source if u.utterance_id in asr else
+      "" if u.utterance_id in none else schema.transcript_source(u) for u in written)
+  sources.pop("", None)
+  return {"with_text": sum(sources.values()), "without": len(written) - sum(sources.values()),
+          "by_source": dict(sorted(sources.items())),
+          "asr": None if transcriber is None else dict(
+              transcriber.settings, count=len(asr_ids), ids=asr_ids,
+              no_text={"count": len(silent), "ids": silent})}
+
+
 def _manifest(shards, sidecars, *, corpus, demo, seed, fingerprint, settings, shard_size,
               annotators, extractors, gt_config, dimensional, reader_drops, writer_drops,
-              merged_ids) -> dict:
+              merged_ids, transcriber=None) -> dict:
   by_id = {u.utterance_id: u for s in shards for u in s.utterances}
   written = [by_id[i] for side in sidecars for i in side["ids"]]
   written_ids = {u.utterance_id for u in written}
@@ -704,6 +739,7 @@ def _manifest(shards, sidecars, *, corpus, demo, seed, fingerprint, settings, sh
           "count": len([i for i in merged_ids if i in written_ids]),
           "ids": sorted(i for i in merged_ids if i in written_ids)},
       "features": features,
+      "transcripts": _transcripts(written, sidecars, transcriber),
       "ground_truth": (dict(gt_config.as_manifest(), utterances=int(n_gt))
                        if gt_config is not None else None),
       "shard_size": shard_size,
