@@ -64,8 +64,7 @@ def write_whisper(path, seed=0, name_or_path=None):
       encoder_ffn_dim=24, decoder_ffn_dim=24, max_source_positions=1500,
       max_target_positions=64, pad_token_id=ids("<|endoftext|>"),
       bos_token_id=ids("<|endoftext|>"), eos_token_id=ids("<|endoftext|>"),
-      decoder_start_token_id=ids("<|startoftranscript|>"), suppress_tokens=[],
-      begin_suppress_tokens=None)
+      decoder_start_token_id=ids("<|startoftranscript|>"), begin_suppress_tokens=None)
   model = transformers.TFWhisperForConditionalGeneration(config)
   model(np.zeros([1, 80, 3000], np.float32),
         decoder_input_ids=np.array([[ids("<|startoftranscript|>")]], np.int32))  # build
@@ -77,7 +76,11 @@ def write_whisper(path, seed=0, name_or_path=None):
       task_to_id={t: ids(f"<|{t}|>") for t in TASKS},
       no_timestamps_token_id=ids("<|notimestamps|>"))
   model.generation_config = generation
-  if name_or_path:
-    model.config._name_or_path = name_or_path  # pylint: disable=protected-access
   model.save_pretrained(path)
+  if name_or_path:  # as hub checkpoints' config.json has it (save_pretrained leaves it out)
+    with open(os.path.join(path, "config.json")) as f:
+      config_json = json.load(f)
+    config_json["_name_or_path"] = name_or_path
+    with open(os.path.join(path, "config.json"), "w") as f:
+      json.dump(config_json, f, indent=2)
   return model, processor
