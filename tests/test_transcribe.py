@@ -221,6 +221,47 @@ class PrepareTranscribeTest(tf.test.TestCase):
     self.assertIs(out[1].transcript_source, "")
 
 
+  def _main(self, *args):
+    prepare._define_flags()  # pylint: disable=protected-access
+    flags.FLAGS.unparse_flags()
+    try:
+      return prepare.main(flags.FLAGS(["prepare"] + list(args)))
+    finally:
+      flags.FLAGS.unparse_flags()
+
+  def test_command_line(self):
+    from absl import app  # pylint: disable=g-import-not-at-top
+    out = os.path.join(self.get_temp_dir(), "cli")
+    common = ("--corpus=csv", f"--root={self.root}", f"--out_dir={out}", "--noprogress",
+              "--noground_truth")
+    with self.assertRaisesRegex(app.UsageError, "--transcribe_all needs --transcribe"):
+      self._main(*common, "--transcribe_all")
+    with self.assertRaisesRegex(app.UsageError, "--transcribe needs --whisper_dir or --model_dir"):
+      self._main(*common, "--transcribe")
+    with self.assertRaisesRegex(app.UsageError, "--whisper_language='xx'"):
+      self._main(*common, "--transcribe", f"--model_dir={self.model_dir}", "--whisper_language=xx")
+    self.assertEqual(self._main(*common, "--transcribe", "--whisper_dir=/no/such/whisper"), 1)
+    self.assertFalse(os.path.exists(out))
+    self.assertEqual(self._main(*common, "--transcribe", f"--model_dir={self.model_dir}",
+                                "--features=bert", f"--whisper_name={NAME}", "--whisper_batch=2",
+                                f"--whisper_max_new_tokens={MAX_NEW}", "--shard_size=2"), 0)
+    with open(os.path.join(out, "CSV", "manifest.json")) as f:
+      manifest = json.load(f)
+    self.assertEqual(manifest["transcripts"], self.manifest["transcripts"])
+    self.assertEqual(manifest["shards"], self.manifest["shards"])
+
+  def test_silence_gives_no_text_and_is_listed(self):
+    out = os.path.join(self.get_temp_dir(), "silent")
+    with mock.patch.object(self.transcriber, "transcribe", side_effect=lambda w: [""] * len(w)):
+      manifest = write_tfrecords.prepare_corpus(
+          corpora.read("CSV", self.root, dropped=DropLog()), corpus="CSV", out_dir=out,
+          shard_size=8, gt_config=None, progress=False, transcriber=self.transcriber)
+    transcripts = manifest["transcripts"]
+    self.assertEqual((transcripts["with_text"], transcripts["without"]), (1, 4))
+    self.assertEqual(transcripts["asr"]["count"], 0)
+    self.assertEqual(transcripts["asr"]["no_text"]["ids"], ["u2", "u3", "u4", "u5"])
+
+
 class SchemaCompatibilityTest(tf.test.TestCase):
 
   def test_record_without_transcript_source_parses_as_empty(self):
@@ -230,27 +271,3 @@ class SchemaCompatibilityTest(tf.test.TestCase):
     parsed = records.parse_example(example.SerializeToString(), {}, False)
     self.assertEqual(parsed["transcript_source"].numpy(), b"")
     self.assertEqual(parsed["transcript"].numpy(), b"hi")
-
-
-class CommandLineTest(tf.test.TestCase):
-
-  @classmethod
-  def setUpClass(cls):
-    super().setUpClass()
-    prepare._define_flags()  # pylint: disable=protected-access
-
-  def _main(self, *args):
-    flags.FLAGS.unparse_flags()
-    try:
-      return prepare.main(flags.FLAGS(["prepare"] + list(args)))
-    finally:
-      flags.FLAGS.unparse_flags()
-
-  def test_transcribe_flags(self):
-    from absl import app  # pylint: disable=g-import-not-at-top
-    common = ("--corpus=csv", "--root=/tmp", "--out_dir=/tmp/x", "--features=none")
-    with self.assertRaisesRegex(app.UsageError, "--transcribe_all needs --transcribe"):
-      self._main(*common, "--transcribe_all")
-    with self.assertRaisesRegex(app.UsageError, "--transcribe needs --whisper_dir or --model_dir"):
-      self._main(*common, "--transcribe")
-    self.assertEqual(self._main(*common, "--transcribe", "--whisper_dir=/no/such/whisper"), 1)
