@@ -13,7 +13,9 @@ Decoding (the choices Whisper leaves to the caller):
     windows (Whisper's fixed input: WhisperFeatureExtractor pads / truncates to 30 s; an
     utterance longer than that is transcribed window by window and the texts joined by a space).
   * Greedy (one beam, no sampling), at most ``max_new_tokens`` tokens per window.
-  * The decoder prompt is ``<|startoftranscript|> <|lang|> <|task|> <|notimestamps|>``, the ids
+  * The decoder prompt is ``<|startoftranscript|> <|lang|> <|task|> <|notimestamps|>`` (an
+    English-only checkpoint, generation_config is_multilingual false as the *.en ones have it:
+    ``<|startoftranscript|> <|notimestamps|>``, and only English transcription), the ids
     taken from the tokenizer's special tokens (so a checkpoint whose generation_config lacks
     lang_to_id works too) and forced as transformers' ``generate(language=, task=)`` forces them
     (forced_decoder_ids; the checkpoint's own are replaced). Passing the prompt as
@@ -126,13 +128,20 @@ class WhisperTranscriber:
     self.model = encoders.load_pretrained(transformers.TFWhisperForConditionalGeneration, path)
     self.processor = transformers.WhisperProcessor.from_pretrained(path, local_files_only=True)
     tokenizer = self.processor.tokenizer
-    prompt_tokens = ["<|startoftranscript|>", _language_token(config.language),
-                     f"<|{config.task}|>", "<|notimestamps|>"]
+    multilingual = getattr(self.model.generation_config, "is_multilingual", None) is not False
+    if multilingual:
+      prompt_tokens = ["<|startoftranscript|>", _language_token(config.language),
+                       f"<|{config.task}|>", "<|notimestamps|>"]
+    else:  # an English-only checkpoint (*.en): no language or task token in its prompt
+      if _language_token(config.language) != "<|en|>" or config.task != "transcribe":
+        raise ValueError(f"--whisper_language={config.language!r} --whisper_task={config.task!r}:"
+                         f" {path!r} is an English-only Whisper (it transcribes English only)")
+      prompt_tokens = ["<|startoftranscript|>", "<|notimestamps|>"]
     prompt = [tokenizer.convert_tokens_to_ids(t) for t in prompt_tokens]
     missing = [t for t, i in zip(prompt_tokens, prompt) if i is None or i == tokenizer.unk_token_id]
     if missing:
-      raise ValueError(f"Whisper tokenizer in {path!r} lacks {', '.join(missing)} (an "
-                       "English-only checkpoint has no language tokens: use a multilingual one)")
+      raise ValueError(f"--whisper_language={config.language!r}: the Whisper tokenizer in "
+                       f"{path!r} lacks {', '.join(missing)}")
     limit = int(self.model.config.max_target_positions) - len(prompt)
     if config.max_new_tokens > limit:
       raise ValueError(f"--whisper_max_new_tokens={config.max_new_tokens}: this model decodes at "
@@ -146,6 +155,7 @@ class WhisperTranscriber:
     self.source = ASR_PREFIX + self.name
     self.every_utterance = bool(config.every_utterance)
     self.fingerprint = ""
+    self._prompt = prompt
     self._window = WINDOW_SECONDS * SAMPLE_RATE
     # The forced tokens count as new tokens for generate.
     generate = lambda features: self.model.generate(
@@ -158,6 +168,7 @@ class WhisperTranscriber:
     """What the text depends on (besides the audio): recorded in the manifest and fingerprint."""
     return {"model": self.name, "source": self.source, "fingerprint": str(self.fingerprint),
             "language": _language_token(self.config.language).strip("<|>"),
+            "prompt": self.processor.tokenizer.convert_ids_to_tokens(self._prompt),
             "task": self.config.task, "max_new_tokens": self.config.max_new_tokens,
             "decoding": "greedy", "every_utterance": self.every_utterance}
 

@@ -9,6 +9,7 @@ BertExtractor on that text.
 import dataclasses
 import json
 import os
+import shutil
 from unittest import mock
 
 import numpy as np
@@ -37,10 +38,12 @@ CSV_HEADER = ("utterance,audio_path,speaker,split,transcript,annotator,activatio
 
 
 def _greedy_reference(model, processor, waveform, language="en"):
-  """Greedy decoding by hand: argmax of the full forward pass, token by token."""
+  """Greedy decoding by hand: argmax of the full forward pass, token by token (language None:
+  an English-only model's prompt)."""
   tokenizer = processor.tokenizer
-  ids = [tokenizer.convert_tokens_to_ids(t) for t in
-         ("<|startoftranscript|>", f"<|{language}|>", "<|transcribe|>", "<|notimestamps|>")]
+  prompt = (("<|startoftranscript|>", f"<|{language}|>", "<|transcribe|>", "<|notimestamps|>")
+            if language else ("<|startoftranscript|>", "<|notimestamps|>"))
+  ids = [tokenizer.convert_tokens_to_ids(t) for t in prompt]
   features = processor.feature_extractor([waveform], sampling_rate=16000,
                                          return_tensors="np").input_features
   for _ in range(MAX_NEW):
@@ -56,13 +59,24 @@ def _noise(seconds, seed):
   return (0.1 * rng.standard_normal(int(16000 * seconds))).astype(np.float32)
 
 
+_WHISPER = {}
+
+
+def _whisper():
+  """The tiny Whisper's directory, model and processor (written once per test process)."""
+  if not _WHISPER:
+    path = os.path.join(tf.compat.v1.test.get_temp_dir(), "models", "whisper")
+    model, processor = whisper_testing.write_whisper(path, name_or_path="org/" + NAME)
+    _WHISPER.update(path=path, model=model, processor=processor)
+  return _WHISPER["path"], _WHISPER["model"], _WHISPER["processor"]
+
+
 class TranscriberTest(tf.test.TestCase):
 
   @classmethod
   def setUpClass(cls):
     super().setUpClass()
-    cls.path = os.path.join(tf.compat.v1.test.get_temp_dir(), "models", "whisper")
-    cls.model, cls.processor = whisper_testing.write_whisper(cls.path, name_or_path="org/" + NAME)
+    cls.path, cls.model, cls.processor = _whisper()
     cls.transcriber = transcribe.WhisperTranscriber(transcribe.TranscribeConfig(
         cls.path, batch_size=2, max_new_tokens=MAX_NEW))
 
@@ -94,6 +108,22 @@ class TranscriberTest(tf.test.TestCase):
     self.assertEqual(german.transcribe([waveform]),
                      [_greedy_reference(self.model, self.processor, waveform, "de")])
 
+  def test_english_only_checkpoint_has_no_language_in_its_prompt(self):
+    path = os.path.join(self.get_temp_dir(), "whisper.en")
+    shutil.copytree(self.path, path)
+    with open(os.path.join(path, "generation_config.json")) as f:
+      generation = json.load(f)
+    with open(os.path.join(path, "generation_config.json"), "w") as f:
+      json.dump(dict(generation, is_multilingual=False), f)
+    english = transcribe.WhisperTranscriber(transcribe.TranscribeConfig(
+        path, max_new_tokens=MAX_NEW))
+    self.assertEqual(english.settings["prompt"], ["<|startoftranscript|>", "<|notimestamps|>"])
+    waveform = _noise(1.0, 5)
+    self.assertEqual(english.transcribe([waveform]),
+                     [_greedy_reference(self.model, self.processor, waveform, None)])
+    with self.assertRaisesRegex(ValueError, "--whisper_language='de'.*English-only"):
+      transcribe.WhisperTranscriber(transcribe.TranscribeConfig(path, language="de"))
+
   def test_long_audio_is_transcribed_in_30_second_windows(self):
     waveform = _noise(31.0, 3)
     head, tail = self.transcriber.transcribe([waveform[:16000 * 30], waveform[16000 * 30:]])
@@ -120,8 +150,7 @@ class PrepareTranscribeTest(tf.test.TestCase):
   def setUpClass(cls):
     super().setUpClass()
     base = os.path.join(tf.compat.v1.test.get_temp_dir(), "asr")
-    cls.model_dir = os.path.join(base, "models")
-    whisper_testing.write_whisper(os.path.join(cls.model_dir, "whisper"))
+    cls.model_dir = os.path.dirname(_whisper()[0])  # holds whisper/ and bert/
     encoders_testing.write_bert(os.path.join(cls.model_dir, "bert"))
     cls.root = os.path.join(base, "corpus")
     os.makedirs(os.path.join(cls.root, "wav"))
