@@ -124,6 +124,15 @@ class TranscriberTest(tf.test.TestCase):
     with self.assertRaisesRegex(ValueError, "--whisper_language='de'.*English-only"):
       transcribe.WhisperTranscriber(transcribe.TranscribeConfig(path, language="de"))
 
+  def test_pytorch_safetensors_checkpoint_loads_without_torch(self):
+    path = os.path.join(self.get_temp_dir(), "whisper_pt")
+    shutil.copytree(self.path, path)
+    encoders_testing.rewrite_as_pytorch_safetensors(self.model, path)
+    converted = transcribe.WhisperTranscriber(transcribe.TranscribeConfig(
+        path, max_new_tokens=MAX_NEW))
+    waveform = _noise(0.5, 11)
+    self.assertEqual(converted.transcribe([waveform]), self.transcriber.transcribe([waveform]))
+
   def test_long_audio_is_transcribed_in_30_second_windows(self):
     waveform = _noise(31.0, 3)
     head, tail = self.transcriber.transcribe([waveform[:16000 * 30], waveform[16000 * 30:]])
