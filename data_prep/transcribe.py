@@ -80,8 +80,8 @@ class TranscribeConfig:
 
 def _language_token(language: str) -> str:
   """'en' / 'English' -> '<|en|>' (Whisper's codes, as transformers' tokenizer lists them)."""
-  from transformers.models.whisper.tokenization_whisper import (  # pylint: disable=g-import-not-at-top
-      LANGUAGES, TO_LANGUAGE_CODE)
+  # pylint: disable-next=g-import-not-at-top
+  from transformers.models.whisper.tokenization_whisper import LANGUAGES, TO_LANGUAGE_CODE
   key = str(language).strip().lower()
   if key in LANGUAGES:
     return f"<|{key}|>"

@@ -33,8 +33,8 @@ from tfser.testing import records
 
 MAX_NEW = 4
 NAME = "tiny-whisper"
-CSV_HEADER = ("utterance,audio_path,speaker,split,transcript,annotator,activation,valence,dominance,"
-              "category\n")
+CSV_HEADER = ("utterance,audio_path,speaker,split,transcript,annotator,activation,valence,"
+              "dominance,category\n")
 
 
 def _greedy_reference(model, processor, waveform, language="en"):
