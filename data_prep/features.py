@@ -140,7 +140,8 @@ class BertExtractor(Extractor):
 
   def _check(self, utterance):
     if not utterance.transcript or not utterance.transcript.strip():
-      raise CorpusError("bert features need a transcript and this utterance has none",
+      raise CorpusError("bert features need a transcript and this utterance has none "
+                        "(prepare --transcribe makes one with Whisper)",
                         path=utterance.audio_path, utterance=utterance.utterance_id)
 
   def __call__(self, utterance, waveform=None):

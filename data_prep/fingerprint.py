@@ -67,18 +67,30 @@ def extractor_fingerprint(name: str, model_path: Optional[str] = None) -> str:
 
 
 def settings(*, corpus: str, extractors, gt_config, shard_size: int, seed: int,
-             demo: bool) -> dict:
-  """The settings part of the fingerprint (JSON-able)."""
-  return json.loads(json.dumps({  # JSON-normalised, so it compares equal to a manifest's copy
+             demo: bool, transcriber=None) -> dict:
+  """The settings part of the fingerprint (JSON-able).
+
+  transcriber: a ``data_prep.transcribe.WhisperTranscriber`` (its ``settings``: model, its files,
+  decoding) or None; the key is absent without one, so outputs prepared before --transcribe
+  existed keep their fingerprint.
+  """
+  values = {
       "writer_format": WRITER_FORMAT, "schema_version": schema.SCHEMA_VERSION, "corpus": corpus,
       "shard_size": shard_size, "seed": seed, "demo": bool(demo),
       "ground_truth": gt_config.fingerprint() if gt_config else None,  # not its thread count
       "features": [[e.name, int(e.dim), str(getattr(e, "fingerprint", ""))] for e in extractors],
-  }, sort_keys=True))
+  }
+  if transcriber is not None:
+    values["transcribe"] = transcriber.settings
+  # JSON-normalised, so it compares equal to a manifest's copy.
+  return json.loads(json.dumps(values, sort_keys=True))
 
 
 def canonical(utt: schema.Utterance) -> str:
-  return json.dumps(dataclasses.asdict(utt), sort_keys=True)
+  record = dataclasses.asdict(utt)
+  if not record.get("transcript_source"):  # as before the field existed: same fingerprints
+    record.pop("transcript_source", None)
+  return json.dumps(record, sort_keys=True)
 
 
 def plan_fingerprint(utterances: Sequence[schema.Utterance], settings_: dict,

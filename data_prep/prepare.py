@@ -76,6 +76,18 @@ def _define_flags():
   define("integer", "shard_index", 0, "This worker's part, 0..num_shards-1; the worker that "
          "finishes last writes the manifest.")
   define("bool", "progress", True, "Show a progress line per corpus on stderr.")
+  define("bool", "transcribe", False, "Whisper ASR text for utterances without a transcript "
+         "(e.g. MSP-Podcast <= 1.8), stored as transcript_source 'asr:<model>' (before BERT).")
+  define("bool", "transcribe_all", False, "With --transcribe: replace every transcript by ASR.")
+  define("string", "whisper_dir", None, "Local Whisper checkpoint (save_pretrained layout, with "
+         "its WhisperProcessor files); default <model_dir>/whisper.")
+  define("string", "whisper_name", None, "Model name recorded as asr:<name> (default: the hub "
+         "id in its config.json, else the directory's name).")
+  define("string", "whisper_language", "en", "Language code or name for Whisper's prompt.")
+  define("string", "whisper_task", "transcribe", "transcribe or translate.")
+  define("integer", "whisper_batch", 16, "30 s windows per Whisper generate call.")
+  define("integer", "whisper_max_new_tokens", 128, "Greedy decoding: most tokens per window.")
+  define("bool", "whisper_xla", False, "Compile Whisper's generate with XLA (fast on a GPU).")
 
 
 def parse_features(spec) -> tuple:
@@ -96,13 +108,29 @@ def make_extractors(names: Sequence[str], model_dir: Optional[str] = None) -> li
   return extractors
 
 
+def make_transcriber(config):
+  """A WhisperTranscriber for ``config`` (``data_prep.transcribe.TranscribeConfig``) or None;
+  its fingerprint is the checkpoint's files, so another model re-prepares the corpus."""
+  if config is None:
+    return None
+  from data_prep import fingerprint  # pylint: disable=g-import-not-at-top
+  from data_prep import transcribe  # pylint: disable=g-import-not-at-top  (transformers)
+  transcriber = transcribe.WhisperTranscriber(config)
+  transcriber.fingerprint = fingerprint.files_fingerprint(config.model_path)
+  return transcriber
+
+
 def prepare(corpus: str, root: Optional[str], out_dir: str, *, features: Sequence[str] = (),
             model_dir: Optional[str] = None, seed: int = 0, skip_bad: bool = False,
             shard_size: int = write_tfrecords.DEFAULT_SHARD_SIZE,
             gt_config="default", csv_name: Optional[str] = None,
             progress: bool = True, muse_annotators: Optional[str] = None,
-            num_shards: int = 1, shard_index: int = 0) -> dict:
+            num_shards: int = 1, shard_index: int = 0,
+            transcriber=None) -> dict:
   """Prepares one corpus (or the demo's five) and returns {corpus code: manifest}.
+
+  transcriber: Whisper ASR for utterances without a transcript (:func:`make_transcriber`), or
+  None.
 
   gt_config: a GroundTruthConfig, None for no ground truth, or "default" (the paper's for a
   real corpus, DEMO_GT_CONFIG for the demo).
@@ -118,7 +146,8 @@ def prepare(corpus: str, root: Optional[str], out_dir: str, *, features: Sequenc
     return prepare_demo(root or os.path.join(out_dir, "demo_audio"), out_dir,
                         extractors=extractors, seed=seed, shard_size=shard_size,
                         gt_config=gt_config, progress=progress, num_shards=num_shards,
-                        shard_index=shard_index)
+                        shard_index=shard_index,
+                        transcriber=transcriber)
   if not root:
     raise CorpusError(f"--root is required for --corpus={corpus}")
   if not os.path.exists(root):
@@ -133,7 +162,8 @@ def prepare(corpus: str, root: Optional[str], out_dir: str, *, features: Sequenc
   manifest = write_tfrecords.prepare_corpus(
       utterances, corpus=name, out_dir=out_dir, extractors=extractors, seed=seed,
       shard_size=shard_size, skip_bad=skip_bad, dropped=dropped, progress=progress,
-      gt_config=gt_config, num_shards=num_shards, shard_index=shard_index)
+      gt_config=gt_config, num_shards=num_shards, shard_index=shard_index,
+      transcriber=transcriber)
   return {name: manifest}
 
 
@@ -141,7 +171,8 @@ def prepare_demo(root: str, out_dir: str, *, extractors=(), seed: int = 0,
                  shard_size: int = write_tfrecords.DEFAULT_SHARD_SIZE,
                  gt_config: Optional[ground_truth.GroundTruthConfig] = DEMO_GT_CONFIG,
                  progress: bool = True, only: Optional[Sequence[str]] = None,
-                 num_shards: int = 1, shard_index: int = 0) -> dict:
+                 num_shards: int = 1, shard_index: int = 0,
+                 transcriber=None) -> dict:
   """Generates the synthetic demo under ``root`` and prepares its corpora into ``out_dir``."""
   demo = corpora.load(corpora.DEMO)
   demo.generate(root, seed=seed)
@@ -154,7 +185,8 @@ def prepare_demo(root: str, out_dir: str, *, extractors=(), seed: int = 0,
         demo.read(root, code, dropped=dropped), corpus=code, out_dir=out_dir,
         extractors=extractors, seed=seed, shard_size=shard_size, dropped=dropped,
         progress=progress, demo=True, gt_config=gt_config, num_shards=num_shards,
-        shard_index=shard_index)
+        shard_index=shard_index,
+        transcriber=transcriber)
   return manifests
 
 
@@ -255,12 +287,20 @@ def main(argv):
         kde_batch=FLAGS.gt_batch, jit=FLAGS.gt_jit, threads=FLAGS.gt_threads)
   _check_settings(gt_config)
   try:
+    transcriber = make_transcriber(_transcribe_config())
+  except ValueError as e:  # a Whisper flag this checkpoint cannot do (the message names it)
+    raise app.UsageError(str(e)) from None
+  except OSError as e:  # the checkpoint directory or one of its files is missing
+    print(f"error: --transcribe: {e}", file=sys.stderr)
+    return 1
+  try:
     manifests = prepare(FLAGS.corpus, FLAGS.root, FLAGS.out_dir, features=features,
                         model_dir=FLAGS.model_dir, seed=FLAGS.seed, skip_bad=FLAGS.skip_bad,
                         shard_size=FLAGS.shard_size, gt_config=gt_config,
                         csv_name=FLAGS.csv_name, progress=FLAGS.progress,
                         muse_annotators=FLAGS.muse_annotators,
-                        num_shards=FLAGS.num_shards, shard_index=FLAGS.shard_index)
+                        num_shards=FLAGS.num_shards, shard_index=FLAGS.shard_index,
+                        transcriber=transcriber)
   except (CorpusError, OSError) as e:  # bad input; an output that cannot be written (named)
     print(f"error: {e}", file=sys.stderr)
     return 1
@@ -276,6 +316,23 @@ def main(argv):
           f"{dropped} dropped entries, {few} kept without ground truth (too few raters), "
           f"{merged} with merged duplicate raters -> {os.path.join(FLAGS.out_dir, code)}")
   return 0
+
+
+def _transcribe_config():
+  """--transcribe and the --whisper_* flags as a TranscribeConfig (None without --transcribe)."""
+  if not FLAGS.transcribe:
+    if FLAGS.transcribe_all:
+      raise app.UsageError("--transcribe_all needs --transcribe")
+    return None
+  if not FLAGS.whisper_dir and not FLAGS.model_dir:
+    raise app.UsageError("--transcribe needs --whisper_dir or --model_dir (holding whisper/); "
+                         "tfser never downloads models")
+  from data_prep import transcribe  # pylint: disable=g-import-not-at-top  (transformers)
+  return transcribe.TranscribeConfig(
+      model_path=FLAGS.whisper_dir or os.path.join(FLAGS.model_dir, "whisper"),
+      model_name=FLAGS.whisper_name, language=FLAGS.whisper_language, task=FLAGS.whisper_task,
+      batch_size=FLAGS.whisper_batch, max_new_tokens=FLAGS.whisper_max_new_tokens,
+      every_utterance=FLAGS.transcribe_all, xla=FLAGS.whisper_xla)
 
 
 def _check_settings(gt_config) -> None:

@@ -325,7 +325,8 @@ def prepare_corpus(utterances: Iterable[schema.Utterance],
                    gt_config: Optional[GroundTruthConfig] = GroundTruthConfig(),
                    audio_loader: Optional[Callable[[str], np.ndarray]] = None,
                    on_event: Optional[Callable[[str, str], None]] = None,
-                   num_shards: int = 1, shard_index: int = 0) -> Optional[dict]:
+                   num_shards: int = 1, shard_index: int = 0,
+                   transcriber=None) -> Optional[dict]:
   """Writes one corpus's sharded TFRecords and manifest; resumes an interrupted run.
 
   Args:
@@ -353,6 +354,9 @@ def prepare_corpus(utterances: Iterable[schema.Utterance],
     num_shards, shard_index: this process writes only its part of the output shards (see
       data_prep.parallel) into the shared build directory; the worker that finds every shard
       finished writes the manifest and switches the build in.
+    transcriber: a ``data_prep.transcribe.WhisperTranscriber`` (``--transcribe``) or None: ASR
+      text for the utterances it ``needs``, made per shard before the features (BERT embeds
+      it) and stored in the records; the manifest's ``transcripts`` lists them.
 
   Returns:
     The manifest dict (also in ``<out_dir>/<corpus>/manifest.json``), or None for a worker of
@@ -417,9 +421,10 @@ def prepare_corpus(utterances: Iterable[schema.Utterance],
     gt_config = gt_config.resolved(gt_config.seeds * sum(
         labels.count_annotators(u.ratings) >= gt_config.min_annotators for u in kept))
   settings = fingerprints.settings(corpus=corpus, extractors=extractors, gt_config=gt_config,
-                                   shard_size=shard_size, seed=seed, demo=demo)
-  audio = (fingerprints.audio_files(planned) if any(e.needs_audio for e in extractors)
-           else None)
+                                   shard_size=shard_size, seed=seed, demo=demo,
+                                   transcriber=transcriber)
+  needs_audio = any(e.needs_audio for e in extractors) or transcriber is not None
+  audio = fingerprints.audio_files(planned) if needs_audio else None
   fingerprint = fingerprints.plan_fingerprint(planned, settings, audio)
 
   live = os.path.join(out_dir, corpus)
@@ -473,7 +478,8 @@ def prepare_corpus(utterances: Iterable[schema.Utterance],
     return old
 
   # 4. Shards (this worker's): skip the ones a previous run finished, write the rest.
-  stages = [name for name, on in (("features", bool(extractors)),
+  stages = [name for name, on in (("transcripts", transcriber is not None),
+                                  ("features", bool(extractors)),
                                   ("ground truth", gt_config is not None and dimensional))
             if on] or ["writing"]
   bar = progress_lib.Progress(corpus, {name: sum(len(s.utterances) for s in mine)
@@ -491,10 +497,10 @@ def prepare_corpus(utterances: Iterable[schema.Utterance],
       if gt is None and gt_config is not None and dimensional:
         gt = get_ground_truth(gt_config)
         gt.start_warm_up()  # traces / compiles while the first shard's features are extracted
-      if loader is None and any(e.needs_audio for e in extractors):
+      if loader is None and needs_audio:
         loader = _default_audio_loader()
       sidecar = _write_shard(shard, shard_path, annotator_index, extractors, gt, loader,
-                             skip_bad, bar, reader_log.sources)
+                             skip_bad, bar, reader_log.sources, transcriber)
       on_event("shard_written", shard.name)
       atomic_write_bytes(sidecar_path, _json_bytes(sidecar))
       on_event("shard_done", shard.name)
@@ -531,7 +537,8 @@ def prepare_corpus(utterances: Iterable[schema.Utterance],
                          fingerprint=fingerprint, settings=settings, shard_size=shard_size,
                          annotators=annotators, extractors=extractors, gt_config=gt_config,
                          dimensional=dimensional, reader_drops=reader_drops,
-                         writer_drops=writer_drops, merged_ids=merged_ids)
+                         writer_drops=writer_drops, merged_ids=merged_ids,
+                         transcriber=transcriber)
     atomic_write_bytes(os.path.join(build, MANIFEST), _json_bytes(manifest))
     on_event("manifest_written", MANIFEST)
     with _Writing(live):
@@ -566,8 +573,10 @@ def _open_records(path: str):
 
 def _write_shard(shard: Shard, path: str, annotator_index: Dict[str, int], extractors,
                  gt: Optional[GroundTruth], loader, skip_bad: bool,
-                 bar: progress_lib.Progress, sources: Optional[Dict[str, str]] = None) -> dict:
-  """Computes features and ground truth for one shard and writes it atomically.
+                 bar: progress_lib.Progress, sources: Optional[Dict[str, str]] = None,
+                 transcriber=None) -> dict:
+  """Computes transcripts (``transcriber``), features and ground truth for one shard and writes
+  it atomically.
 
   The ground truth of the shard's utterances runs in a background thread (its KDE in threads of
   its own) while the features are extracted; rows of utterances dropped by a feature are then
@@ -586,9 +595,15 @@ def _write_shard(shard: Shard, path: str, annotator_index: Dict[str, int], extra
     gt_job = gt_pool.submit(gt.compute, shard.utterances,
                             progress=lambda n: bar.advance("ground truth", n), stop=stop)
     gt_pool.shutdown(wait=False)
+  utterances, asr_ids, asr_silent, asr_errors = shard.utterances, [], [], {}
   try:
-    for position, (utt, result) in enumerate(zip(shard.utterances, _features_in_threads(
-        shard.utterances, extractors, loader, bar))):
+    if transcriber is not None:  # before the features: BERT embeds the ASR text
+      from data_prep import transcribe  # pylint: disable=g-import-not-at-top  (transformers)
+      utterances, asr_ids, asr_silent, asr_errors = transcribe.fill_transcripts(
+          utterances, transcriber, loader, progress=lambda n: bar.advance("transcripts", n))
+    for position, (utt, result) in enumerate(zip(utterances, _features_in_threads(
+        utterances, extractors, loader, bar))):
+      result = asr_errors.get(utt.utterance_id, result)
       if isinstance(result, CorpusError):
         if not skip_bad:
           source = (sources or {}).get(utt.utterance_id)
@@ -632,6 +647,8 @@ def _write_shard(shard: Shard, path: str, annotator_index: Dict[str, int], extra
       if os.path.exists(tmp):
         os.remove(tmp)
 
+  asr_done, asr_none = set(asr_ids), set(asr_silent)
+  asr_done, asr_none = set(asr_ids), set(asr_silent)
   stats = {}
   for e in extractors:
     stats[e.name] = {}
@@ -642,7 +659,9 @@ def _write_shard(shard: Shard, path: str, annotator_index: Dict[str, int], extra
       stats[e.name][key] = _stats(np.stack(rows) if rows else np.zeros((0, e.dim)))
   return {"name": shard.name, "split": shard.split, "sha256": sha, "bytes": size,
           "records": len(written), "ids": [u.utterance_id for u in written],
-          "has_gt": [bool(x) for x in has_gt], "dropped": drops.as_manifest(), "stats": stats}
+          "has_gt": [bool(x) for x in has_gt], "dropped": drops.as_manifest(), "stats": stats,
+          "asr_ids": [u.utterance_id for u in written if u.utterance_id in asr_done],
+          "asr_silent": [u.utterance_id for u in written if u.utterance_id in asr_none]}
 
 
 def _features_in_threads(utterances, extractors, loader, bar: progress_lib.Progress):
@@ -698,9 +717,25 @@ def _features(utt: schema.Utterance, extractors, loader) -> Dict[str, np.ndarray
   return out
 
 
+def _transcripts(written, sidecars, transcriber) -> dict:
+  """The manifest's ``transcripts``: how many written utterances have text, from which source."""
+  asr_ids = sorted(i for side in sidecars for i in side.get("asr_ids", ()))
+  silent = sorted(i for side in sidecars for i in side.get("asr_silent", ()))
+  asr, none = set(asr_ids), set(silent)
+  sources = collections.Counter(
+      transcriber.source if u.utterance_id in asr else
+      "" if u.utterance_id in none else schema.transcript_source(u) for u in written)
+  sources.pop("", None)
+  return {"with_text": sum(sources.values()), "without": len(written) - sum(sources.values()),
+          "by_source": dict(sorted(sources.items())),
+          "asr": None if transcriber is None else dict(
+              transcriber.settings, count=len(asr_ids), ids=asr_ids,
+              no_text={"count": len(silent), "ids": silent})}
+
+
 def _manifest(shards, sidecars, *, corpus, demo, seed, fingerprint, settings, shard_size,
               annotators, extractors, gt_config, dimensional, reader_drops, writer_drops,
-              merged_ids) -> dict:
+              merged_ids, transcriber=None) -> dict:
   by_id = {u.utterance_id: u for s in shards for u in s.utterances}
   written = [by_id[i] for side in sidecars for i in side["ids"]]
   written_ids = {u.utterance_id for u in written}
@@ -762,6 +797,7 @@ def _manifest(shards, sidecars, *, corpus, demo, seed, fingerprint, settings, sh
           "count": len([i for i in merged_ids if i in written_ids]),
           "ids": sorted(i for i in merged_ids if i in written_ids)},
       "features": features,
+      "transcripts": _transcripts(written, sidecars, transcriber),
       "ground_truth": (dict(gt_config.as_manifest(), utterances=int(n_gt))
                        if gt_config is not None else None),
       "shard_size": shard_size,

@@ -33,6 +33,13 @@ SPLITS = ("train", "validation", "test", "all")
 # Label provenance for ``Utterance.label_source``.
 LABEL_SOURCES = ("intended", "majority", "none")
 
+# Transcript provenance (``Utterance.transcript_source``, record key ``transcript_source``): the
+# corpus's own text, or "asr:<model name>" (data_prep.transcribe); "" when there is no text. The
+# key was added without a schema version bump: records written before it parse with "" (its
+# default), i.e. "corpus" wherever they hold a transcript.
+TRANSCRIPT_FROM_CORPUS = "corpus"
+TRANSCRIPT_FROM_ASR_PREFIX = "asr:"
+
 GT_SEEDS = 5  # ground-truth distributions stored for seeds 0..4
 GT_BINS = (4, 2)  # 4x4 and 2x2 block means of the 512-grid KDE
 
@@ -61,6 +68,8 @@ class Utterance:
     "test" / "all"); a held-out corpus is used whole whatever this says.
   label: one of CLASS_NAMES, or "" when the emotion is outside the four (raw_label keeps it).
   label_source: "intended" (the portrayed emotion), "majority" (the raters' vote), or "none".
+  transcript_source: where ``transcript`` came from: "" (readers leave it empty: the corpus's own
+    text, stored as TRANSCRIPT_FROM_CORPUS when there is text) or "asr:<model name>".
   """
   corpus: str
   utterance_id: str
@@ -70,6 +79,7 @@ class Utterance:
   cww_split: str = "train"
   audio_path: str = ""
   transcript: str = ""
+  transcript_source: str = ""
   label: str = ""
   raw_label: str = ""
   label_source: str = "none"
@@ -120,6 +130,7 @@ def to_example(utt: Utterance,
       "cww_split": _bytes([utt.cww_split]),
       "audio_path": _bytes([utt.audio_path]),
       "transcript": _bytes([utt.transcript]),
+      "transcript_source": _bytes([transcript_source(utt)]),
       "label": _bytes([utt.label]),
       "raw_label": _bytes([utt.raw_label]),
       "label_source": _bytes([utt.label_source]),
@@ -145,6 +156,12 @@ def to_example(utt: Utterance,
   return tf.train.Example(features=tf.train.Features(feature=f))
 
 
+def transcript_source(utt: Utterance) -> str:
+  """The stored provenance of ``utt.transcript``: its transcript_source, else "corpus" if it has
+  text, else ""."""
+  return utt.transcript_source or (TRANSCRIPT_FROM_CORPUS if utt.transcript else "")
+
+
 _SCALAR_STRINGS = ("corpus", "utterance_id", "speaker", "gender", "split", "cww_split",
                    "audio_path", "transcript", "label", "raw_label", "label_source")
 _RATING_FLOATS = ("rating_activation", "rating_valence", "rating_dominance")
@@ -160,6 +177,8 @@ def feature_spec(feature_dims: Dict[str, int], with_ground_truth: bool = True):
   spec = {"schema_version": tf.io.FixedLenFeature([1], tf.int64),
           "label_index": tf.io.FixedLenFeature([1], tf.int64)}
   spec.update({k: tf.io.FixedLenFeature([], tf.string) for k in _SCALAR_STRINGS})
+  # Optional (added later): older records lack it.
+  spec["transcript_source"] = tf.io.FixedLenFeature([], tf.string, default_value="")
   spec.update({k: tf.io.FixedLenFeature([1], tf.float32)
                for k in ("activation", "valence", "dominance")})
   spec.update({k: tf.io.RaggedFeature(tf.float32) for k in _RATING_FLOATS})
