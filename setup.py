@@ -13,6 +13,8 @@ Runtime pins were verified together in a fresh Python 3.11 venv on CPU (see READ
   * keras-tuner 1.4.8: the CWW paper's hyper-parameter sweeps (grid search, distributed
     chief/worker oracle; tfser.tasks.cww.tuning drives it without building Keras 3 models).
   * matplotlib 3.10.8: the CWW paper's Fig. 2 as a PNG (Agg backend, no display needed).
+  * scikit-learn 1.9.1: keras-tuner's Bayesian optimisation oracle (its Gaussian process) for
+    --algorithm=bayesian sweeps; the version the resolver pairs with numpy 1.26 / scipy 1.17.
 """
 
 import setuptools
@@ -33,6 +35,7 @@ RUNTIME = [
     "pyarrow==17.0.0",
     "keras-tuner==1.4.8",
     "matplotlib==3.10.8",
+    "scikit-learn==1.9.1",
 ]
 
 TEST = [
