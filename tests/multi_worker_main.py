@@ -2,8 +2,8 @@
 
     TF_CONFIG=... python -m tests.multi_worker_main --task=cww --config='{"data_dir": ...}'
 
---task: cww (CwwConfig fields in --config; data from data_dir) or annotators (AnnotatorsConfig
-fields; the tiny synthetic corpus of tests/annotator_testdata.py, built from the seed).
+--task: cww (CwwConfig fields in --config; data from data_dir). The annotators task has no
+multi-worker training yet (see the README, "Several workers").
 --sleep_per_step: seconds slept after every training step (gives the kill test time to act).
 The last stdout line is ``RESULT {json}``: the run's worker info and its weights' digest.
 """
@@ -28,37 +28,18 @@ class _Sleep(tf.keras.callbacks.Callback):
     time.sleep(self.seconds)
 
 
-def _annotator_data(config):
-  from tests.annotator_testdata import make_corpus  # pylint: disable=g-import-not-at-top
-  from tfser.tasks.annotators import train as annotators  # pylint: disable=g-import-not-at-top
-  c = make_corpus(num_annotators=6, input_dim=8, gt_grid=32,
-                  sizes=(("train", 64), ("validation", 16), ("test", 16)))
-  return annotators.AnnotatorData(
-      train=c.dataset("train", config.batch_size, shuffle=True),
-      validation=c.dataset("validation", config.batch_size), test=c.dataset("test"),
-      num_annotators=c.num_annotators, input_dim=c.input_dim, feature_names=("synthetic",))
-
-
 def main():
   parser = argparse.ArgumentParser()
-  parser.add_argument("--task", choices=("cww", "annotators"), required=True)
+  parser.add_argument("--task", choices=("cww",), required=True)
   parser.add_argument("--config", required=True, help="JSON of the task config's fields")
   parser.add_argument("--sleep_per_step", type=float, default=0.0)
   args = parser.parse_args()
   fields = json.loads(args.config)
   distribute.strategy(fields.get("distribute", "none"))  # before the runtime starts
   callbacks = [_Sleep(args.sleep_per_step)] if args.sleep_per_step else []
-  if args.task == "cww":
-    from tfser.tasks.cww import train as cww_train  # pylint: disable=g-import-not-at-top
-    from tfser.tasks.cww.config import CwwConfig  # pylint: disable=g-import-not-at-top
-    config = CwwConfig(**fields)
-    results = cww_train.train(config, extra_callbacks=callbacks)
-  else:
-    from tfser.core import run as train_common  # pylint: disable=g-import-not-at-top
-    from tfser.tasks.annotators import train as annotators  # pylint: disable=g-import-not-at-top
-    config = annotators.AnnotatorsConfig(**fields)
-    train_common.configure_runtime(config.seed, deterministic=True)  # seeds the data's shuffle
-    results = annotators.run(config, data=_annotator_data(config), extra_callbacks=callbacks)
+  from tfser.tasks.cww import train as cww_train  # pylint: disable=g-import-not-at-top
+  from tfser.tasks.cww.config import CwwConfig  # pylint: disable=g-import-not-at-top
+  results = cww_train.train(CwwConfig(**fields), extra_callbacks=callbacks)
   print("RESULT " + json.dumps({"worker": results["worker"],
                                 "weights_sha256": results["weights_sha256"]}), flush=True)
 
