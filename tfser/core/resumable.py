@@ -26,15 +26,19 @@ import numpy as np
 import tfser  # noqa: F401  (Keras flavour before TensorFlow)
 import tensorflow as tf
 
+from tfser.core import distribute
 
 class BestCheckpoint(tf.keras.callbacks.Callback):
   """Writes ``checkpoint`` to ``directory/best`` whenever ``monitor`` (max) improves."""
 
   def __init__(self, checkpoint: tf.train.Checkpoint, directory: str,
-               monitor: str = "val_ua_mean"):
+               monitor: str = "val_ua_mean", restore_directory: Optional[str] = None):
     super().__init__()
     self.checkpoint = checkpoint
     self.prefix = os.path.join(directory, "best", "best")
+    # Several workers (tfser.core.distribute): a non-chief worker restarted after the best epoch
+    # reads the chief's best checkpoint, its own temporary directory being new.
+    self.restore_prefix = os.path.join(restore_directory or directory, "best", "best")
     self.monitor = monitor
     self.best = -math.inf
     self.best_epoch = -1
@@ -50,7 +54,9 @@ class BestCheckpoint(tf.keras.callbacks.Callback):
 
   @property
   def path(self) -> Optional[str]:
-    return self.prefix if self.best_epoch >= 0 else None
+    if self.best_epoch < 0:
+      return None
+    return self.prefix if tf.io.gfile.exists(self.prefix + ".index") else self.restore_prefix
 
   def get_state(self):
     return {"best": self.best, "best_epoch": self.best_epoch, "best_logs": self.best_logs}
@@ -143,11 +149,15 @@ class ResumableCheckpoint(tf.keras.callbacks.Callback):
     fit() resets them at every epoch start; on a mid-epoch resume their restored running values
     are put back after that reset, so the resumed epoch logs the same averages as an
     uninterrupted one.
+  restore_directory: where ``restore`` reads (default ``directory``): with several workers the
+    chief's checkpoints, which every worker resumes from (each writes into its own ``directory``,
+    see ``tfser.core.distribute``).
   """
 
   def __init__(self, directory: str, objects: Mapping[str, tf.Module],
                stateful: Mapping[str, object] = None, save_every_steps: int = 0,
-               max_to_keep: int = 2, metrics: Sequence[tf.keras.metrics.Metric] = ()):
+               max_to_keep: int = 2, metrics: Sequence[tf.keras.metrics.Metric] = (),
+               restore_directory: Optional[str] = None):
     super().__init__()
     self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
     self.step_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="step_in_epoch")
@@ -155,6 +165,10 @@ class ResumableCheckpoint(tf.keras.callbacks.Callback):
     self.checkpoint = tf.train.Checkpoint(epoch=self.epoch, step_in_epoch=self.step_in_epoch,
                                           callback_state=self.callback_state, **objects)
     self.manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=max_to_keep)
+    self.restore_manager = self.manager
+    if restore_directory and os.path.abspath(restore_directory) != os.path.abspath(directory):
+      self.restore_manager = tf.train.CheckpointManager(self.checkpoint, restore_directory,
+                                                        max_to_keep=max_to_keep)
     self.stateful = dict(stateful or {})
     self.save_every_steps = int(save_every_steps)
     self._metric_variables = [v for m in metrics for v in m.variables]
@@ -185,7 +199,7 @@ class ResumableCheckpoint(tf.keras.callbacks.Callback):
 
   def _resumable_checkpoint(self, steps_per_epoch: Optional[int]) -> Optional[str]:
     """The newest checkpoint whose step is not an epoch's last (see ``restore``), or None."""
-    for path in reversed(self.manager.checkpoints):
+    for path in reversed(self.restore_manager.checkpoints):
       if not steps_per_epoch:
         return path
       step = int(tf.train.load_variable(path, "step_in_epoch/.ATTRIBUTES/VARIABLE_VALUE"))
@@ -246,7 +260,8 @@ def fit(model: tf.keras.Model, stream: tf.data.Dataset, *, checkpoint: Resumable
     return epoch, step, finished
   model.resume_step_in_epoch = 0 if finished else step
   try:
-    model.fit(stream.skip(epoch * steps_per_epoch + step),
+    # Several workers: each keeps its slices of every global minibatch (tfser.core.distribute).
+    model.fit(distribute.shard_by_data(stream.skip(epoch * steps_per_epoch + step)),
               epochs=epoch if finished else max_epochs, initial_epoch=epoch,
               steps_per_epoch=steps_per_epoch, callbacks=list(callbacks), **fit_kwargs)
   finally:

@@ -69,7 +69,8 @@ def main():
   except (cww_train.DataError, FileNotFoundError) as e:
     raise SystemExit(f"tfser.launch --task=cww: {e}") from None
   summary = {k: results[k] for k in ("method", "holdout", "holdout_split", "holdout_ua",
-                                     "train_ua", "corpus_weights", "best_epoch", "epochs_run")}
+                                     "train_ua", "corpus_weights", "best_epoch", "epochs_run",
+                                     "worker", "weights_sha256")}
   if results["fold"]:
     summary["fold"] = {k: results["fold"][k] for k in ("index", "num_folds", "test")}
   print(json.dumps(summary, indent=2))

@@ -27,6 +27,7 @@ import numpy as np
 import tfser  # noqa: F401  (Keras flavour before TensorFlow)
 import tensorflow as tf
 
+from tfser.core import distribute
 from tfser.core import flags as config_flags
 from tfser.core import resumable
 from tfser.core import run_guard
@@ -57,29 +58,9 @@ def resolve_source(config: CwwConfig):
   return cww_data.PipelineSource(config.data_dir, config.feature_name)
 
 
-_STRATEGIES: Dict[str, tf.distribute.Strategy] = {}
-
-
 def strategy(name: str) -> tf.distribute.Strategy:
-  """The tf.distribute strategy; "mirrored" uses every GPU, else every logical CPU device.
-
-  One instance per kind and process: several MirroredStrategy instances over the same devices
-  in one process can mix up their collective ops (runs in a loop, e.g. cww_fig1, share one).
-  "multi_worker" (MultiWorkerMirroredStrategy, cluster from TF_CONFIG; none: this process
-  alone) configures collective ops, which TensorFlow allows only before its runtime starts
-  ("Collective ops must be configured at program startup"): a launcher calls this first, and
-  ``train`` then gets the same instance.
-  """
-  if name == "none":
-    return tf.distribute.get_strategy()
-  if name not in _STRATEGIES:
-    if name == "mirrored":
-      devices = [d.name for d in tf.config.list_logical_devices("GPU")] or [
-          d.name for d in tf.config.list_logical_devices("CPU")]
-      _STRATEGIES[name] = tf.distribute.MirroredStrategy(devices)
-    else:
-      _STRATEGIES[name] = tf.distribute.MultiWorkerMirroredStrategy()
-  return _STRATEGIES[name]
+  """The tf.distribute strategy of ``--distribute`` (``tfser.core.distribute.strategy``)."""
+  return distribute.strategy(name)
 
 
 def _check_corpora(config: CwwConfig, source, uses_unlabelled: bool) -> None:
@@ -197,19 +178,25 @@ def train(config: CwwConfig, source=None, extra_callbacks: Sequence = (),
   source: a tfser.tasks.cww.data source (default: the corpora in ``config.data_dir``).
   extra_callbacks: Keras callbacks run before the checkpoint callback (tests inject failures).
   The Keras precision policy is restored afterwards, so in-process callers are unaffected.
+  Several workers (``--distribute=multi_worker``): only the chief writes into ``out_dir``; the
+  others write into a temporary directory, removed at the end (``tfser.core.distribute``).
   """
   policy = tf.keras.mixed_precision.global_policy()
+  config.validate()
+  out_dir = os.path.abspath(config.out_dir)
   try:
-    return _train(config, source, extra_callbacks, verbose)
+    with distribute.worker_directory(out_dir, strategy(config.distribute)) as write_dir:
+      return _train(config, source, extra_callbacks, verbose, write_dir)
   finally:
     tf.keras.mixed_precision.set_global_policy(policy)
 
 
-def _train(config: CwwConfig, source, extra_callbacks: Sequence, verbose: int) -> Dict:
-  config.validate()
+def _train(config: CwwConfig, source, extra_callbacks: Sequence, verbose: int,
+           write_dir: str) -> Dict:
   train_common.configure_runtime(config.seed, deterministic=config.deterministic,
                                  mixed_precision=config.mixed_precision)
-  run = train_common.RunDirectory(os.path.abspath(config.out_dir)).make()
+  run = train_common.RunDirectory(write_dir).make()
+  chief_run = train_common.RunDirectory(os.path.abspath(config.out_dir))  # where workers resume
   source = source if source is not None else resolve_source(config)
   uses_unlabelled = _uses_unlabelled(config)
   _check_corpora(config, source, uses_unlabelled)
@@ -268,7 +255,8 @@ def _train(config: CwwConfig, source, extra_callbacks: Sequence, verbose: int) -
   weights_cb = cww_equations.CorpusWeightsCallback(
       model.corpus_weights, predict_fn, train_eval, stream_corpora, lambda_w=config.lambda_w,
       enabled=config.cww and not config.merge_corpora, num_classes=config.num_classes)
-  best_cb = resumable.BestCheckpoint(tf.train.Checkpoint(network=network), run.checkpoints)
+  best_cb = resumable.BestCheckpoint(tf.train.Checkpoint(network=network), run.checkpoints,
+                                     restore_directory=chief_run.checkpoints)
   stop_cb = resumable.ResumableEarlyStopping(monitor="val_ua_mean", mode="max",
                                                  patience=config.patience)
   lr_cb = resumable.ResumableReduceLROnPlateau(monitor="val_ua_mean", mode="max",
@@ -279,7 +267,7 @@ def _train(config: CwwConfig, source, extra_callbacks: Sequence, verbose: int) -
       run.checkpoints, {"model": model, "optimizer": model.optimizer},
       stateful={"early_stopping": stop_cb, "reduce_lr": lr_cb, "best": best_cb,
                 "corpus_weights": weights_cb},
-      save_every_steps=config.checkpoint_every_steps)
+      save_every_steps=config.checkpoint_every_steps, restore_directory=chief_run.checkpoints)
   callbacks = [validation_cb, weights_cb, best_cb, stop_cb, lr_cb, tensorboard_cb,
                *extra_callbacks, checkpoint_cb]
 
@@ -331,6 +319,9 @@ def _train(config: CwwConfig, source, extra_callbacks: Sequence, verbose: int) -
       "class_counts": {c: n.tolist() for c, n in counts.items()},
       "missing_classes": missing_classes,
       "data": repr(source), "feature_dim": feature_dim,
+      # This process in the cluster, and a digest of the trained network (equal on every worker).
+      "worker": distribute.worker_info(strategy(config.distribute)),
+      "weights_sha256": distribute.weights_digest(network.weights),
       "flags": dataclasses.asdict(config),
       "notes": {
           "ua": "unweighted accuracy = mean recall over the classes present in the labels",
