@@ -1,0 +1,144 @@
+"""The annotators_multi task's data: one zipped training stream over the training corpora
+(Algorithm 1 of the CWW paper, ``tfser.core.corpus_weights.zipped_corpus_stream``), each corpus's
+splits for the fit measure, validation and in-corpus tests, and the holdout whole (zero-shot).
+
+Annotator heads: one table for all training corpora. Corpus d's annotators take rows
+``offset_d .. offset_d + A_d - 1`` in the training-corpus order (offset_d = sum of the earlier
+corpora's annotator counts), named ``"<corpus>/<annotator id>"`` (``annotators``): an annotator of
+one corpus is never another corpus's, even where two corpora reuse an id. The batches of
+``tfser.data.pipeline.annotator_dataset`` carry each corpus's own indices; ``_namespaced`` adds
+the offset, so the train step gathers the batch's rows sparsely, as the annotators task does.
+Features are z-normalised with the training corpora's pooled training-split statistics.
+"""
+
+import dataclasses
+from typing import Dict, Optional, Sequence, Tuple
+
+import numpy as np
+
+import tfser  # noqa: F401  (Keras flavour before TensorFlow)
+import tensorflow as tf
+
+from tfser.core import corpus_weights as corpus_weights_lib
+from tfser.data import pipeline
+from tfser.data import standardize as standardize_lib
+from tfser.tasks.annotators_multi.config import AnnotatorsMultiConfig
+
+SEPARATOR = "/"
+
+
+def namespaced_id(corpus: str, annotator: str) -> str:
+  """The head table's name of ``annotator`` of ``corpus``: ``"<corpus>/<annotator>"``."""
+  return f"{corpus}{SEPARATOR}{annotator}"
+
+
+def training_corpora(data_dir: str, holdout: str,
+                     requested: Sequence[str] = ()) -> Tuple[str, ...]:
+  """``requested``, or every corpus in data_dir whose manifest lists annotators, except holdout.
+
+  Raises ValueError naming the corpus for one without individual ratings, and when none is left.
+  """
+  if requested:
+    for corpus in requested:
+      if not pipeline.load_manifest(data_dir, corpus).get("annotators"):
+        raise ValueError(f"--training_corpora: {data_dir}/{corpus}/manifest.json lists no "
+                         "annotators (a corpus without individual ratings cannot train "
+                         "per-annotator models)")
+    return tuple(requested)
+  found = tuple(c for c in pipeline.list_corpora(data_dir)
+                if c != holdout and pipeline.load_manifest(data_dir, c).get("annotators"))
+  if not found:
+    raise ValueError(f"no corpus with individual ratings in {data_dir} besides the holdout "
+                     f"{holdout}")
+  return found
+
+
+@dataclasses.dataclass
+class MultiCorpusData:
+  """What a run trains and tests on; the datasets yield ``annotator_dataset`` batches with the
+  namespaced head indices (``train``: ``{corpus: batch}`` per step, endless)."""
+  corpora: Tuple[str, ...]
+  train: tf.data.Dataset
+  steps_per_epoch: int
+  train_eval: Dict[str, tf.data.Dataset]  # each corpus's training split, once, unshuffled
+  validation: tf.data.Dataset  # the training corpora's validation splits, one after another
+  validation_by_corpus: Dict[str, tf.data.Dataset]
+  test: Dict[str, tf.data.Dataset]
+  holdout: tf.data.Dataset  # split "all"
+  num_annotators: int
+  input_dim: int
+  feature_names: Tuple[str, ...]
+  annotators: Tuple[str, ...]  # namespaced ids by head index
+  offsets: Dict[str, int]
+  feature_mean: Optional[np.ndarray] = None
+  feature_std: Optional[np.ndarray] = None
+
+
+def _namespaced(offset: int, mean, std):
+  def apply(batch):
+    out = dict(batch, annotator_ids=tf.where(batch["rating_mask"],
+                                             batch["annotator_ids"] + offset, 0))
+    if mean is not None:
+      out["features"] = standardize_lib.standardize(batch["features"], mean, std)
+    return out
+  return apply
+
+
+def load_data(config: AnnotatorsMultiConfig) -> MultiCorpusData:
+  """The datasets of ``config`` from ``config.data_dir``.
+
+  Raises ValueError naming the corpus and the data directory for an empty split, a corpus
+  without annotators, or features whose widths differ between corpora.
+  """
+  corpora = training_corpora(config.data_dir, config.holdout, config.training_corpora)
+  manifests = {c: pipeline.load_manifest(config.data_dir, c) for c in corpora + (config.holdout,)}
+  dims = None
+  for corpus, manifest in manifests.items():
+    corpus_dims = pipeline.feature_dims(manifest, list(config.feature_names))
+    if dims is not None and corpus_dims != dims:
+      raise ValueError(f"corpus {corpus}: features {corpus_dims} differ from {corpora[0]}'s "
+                       f"{dims} in {config.data_dir}")
+    dims = corpus_dims
+    splits = ("train", "validation", "test") if corpus in corpora else ()
+    for split in splits:
+      if pipeline.split_size(manifest, split) == 0:
+        raise ValueError(f"corpus {corpus} in {config.data_dir} has an empty {split!r} split "
+                         f"(split_counts in its manifest.json: {manifest.get('split_counts')})")
+  offsets, annotators = {}, []
+  for corpus in corpora:
+    offsets[corpus] = len(annotators)
+    annotators += [namespaced_id(corpus, a) for a in manifests[corpus]["annotators"]]
+  mean = std = mean_t = std_t = None
+  if config.standardize_features:
+    stats = [pipeline.feature_statistics(config.data_dir, list(corpora), name)
+             for name in config.feature_names]
+    mean = np.concatenate([m for m, _ in stats]).astype(np.float32)
+    std = standardize_lib.safe_std(np.concatenate([s for _, s in stats])).astype(np.float32)
+    mean_t, std_t = tf.constant(mean), tf.constant(std)
+
+  def dataset(corpus, split, **kwargs):
+    ds = pipeline.annotator_dataset(
+        config.data_dir, corpus, split, feature_names=config.feature_names,
+        batch_size=config.batch_size, gt_bins=config.out_bins,
+        gt_seed=config.effective_gt_seed, min_ratings=config.min_ratings, **kwargs)
+    return ds.map(_namespaced(offsets.get(corpus, 0), mean_t, std_t),
+                  num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+  train_eval = {c: dataset(c, "train") for c in corpora}
+  sizes = {c: int(train_eval[c].unbatch().reduce(np.int64(0), lambda n, _: n + 1).numpy())
+           for c in corpora}
+  train, steps = corpus_weights_lib.zipped_corpus_stream(
+      lambda c, d: dataset(c, "train", shuffle=True, seed=config.seed * 100 + d, repeat=True,
+                           drop_remainder=True),
+      sizes, config.batch_size, max_steps_per_epoch=config.max_steps_per_epoch)
+  validation_by_corpus = {c: dataset(c, "validation") for c in corpora}
+  validation = validation_by_corpus[corpora[0]]
+  for corpus in corpora[1:]:
+    validation = validation.concatenate(validation_by_corpus[corpus])
+  return MultiCorpusData(
+      corpora=corpora, train=train.prefetch(tf.data.AUTOTUNE), steps_per_epoch=steps,
+      train_eval=train_eval, validation=validation, validation_by_corpus=validation_by_corpus,
+      test={c: dataset(c, "test") for c in corpora}, holdout=dataset(config.holdout, "all"),
+      num_annotators=len(annotators), input_dim=sum(dims.values()),
+      feature_names=tuple(config.feature_names), annotators=tuple(annotators), offsets=offsets,
+      feature_mean=mean, feature_std=std)
