@@ -32,21 +32,29 @@ def namespaced_id(corpus: str, annotator: str) -> str:
   return f"{corpus}{SEPARATOR}{annotator}"
 
 
+def is_dimensional(manifest) -> bool:
+  """Whether a corpus has individual dimensional ratings: annotators, and ground-truth
+  distributions for some utterance (the writer's ``ground_truth.utterances``; CREMA-D's
+  categorical votes give none)."""
+  return bool(manifest.get("annotators")) and (
+      (manifest.get("ground_truth") or {}).get("utterances", 1) > 0)
+
+
 def training_corpora(data_dir: str, holdout: str,
                      requested: Sequence[str] = ()) -> Tuple[str, ...]:
-  """``requested``, or every corpus in data_dir whose manifest lists annotators, except holdout.
+  """``requested``, or every dimensional corpus in data_dir (:func:`is_dimensional`) but holdout.
 
   Raises ValueError naming the corpus for one without individual ratings, and when none is left.
   """
   if requested:
     for corpus in requested:
-      if not pipeline.load_manifest(data_dir, corpus).get("annotators"):
+      if not is_dimensional(pipeline.load_manifest(data_dir, corpus)):
         raise ValueError(f"--training_corpora: {data_dir}/{corpus}/manifest.json lists no "
-                         "annotators (a corpus without individual ratings cannot train "
-                         "per-annotator models)")
+                         "annotators with dimensional ratings (a corpus without individual "
+                         "activation/valence ratings cannot train per-annotator models)")
     return tuple(requested)
   found = tuple(c for c in pipeline.list_corpora(data_dir)
-                if c != holdout and pipeline.load_manifest(data_dir, c).get("annotators"))
+                if c != holdout and is_dimensional(pipeline.load_manifest(data_dir, c)))
   if not found:
     raise ValueError(f"no corpus with individual ratings in {data_dir} besides the holdout "
                      f"{holdout}")
