@@ -12,7 +12,7 @@ Features are z-normalised with the training corpora's pooled training-split stat
 """
 
 import dataclasses
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -112,41 +112,67 @@ def load_data(config: AnnotatorsMultiConfig) -> MultiCorpusData:
       if pipeline.split_size(manifest, split) == 0:
         raise ValueError(f"corpus {corpus} in {config.data_dir} has an empty {split!r} split "
                          f"(split_counts in its manifest.json: {manifest.get('split_counts')})")
-  offsets, annotators = {}, []
-  for corpus in corpora:
-    offsets[corpus] = len(annotators)
-    annotators += [namespaced_id(corpus, a) for a in manifests[corpus]["annotators"]]
-  mean = std = mean_t = std_t = None
+  mean = std = None
   if config.standardize_features:
     stats = [pipeline.feature_statistics(config.data_dir, list(corpora), name)
              for name in config.feature_names]
     mean = np.concatenate([m for m, _ in stats]).astype(np.float32)
     std = standardize_lib.safe_std(np.concatenate([s for _, s in stats])).astype(np.float32)
-    mean_t, std_t = tf.constant(mean), tf.constant(std)
 
   def dataset(corpus, split, **kwargs):
-    ds = pipeline.annotator_dataset(
+    return pipeline.annotator_dataset(
         config.data_dir, corpus, split, feature_names=config.feature_names,
         batch_size=config.batch_size, gt_bins=config.out_bins,
         gt_seed=config.effective_gt_seed, min_ratings=config.min_ratings, **kwargs)
-    return ds.map(_namespaced(offsets.get(corpus, 0), mean_t, std_t),
-                  num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
-  train_eval = {c: dataset(c, "train") for c in corpora}
+  return assemble(dataset, {c: manifests[c]["annotators"] for c in corpora}, config.holdout,
+                  batch_size=config.batch_size, seed=config.seed,
+                  max_steps_per_epoch=config.max_steps_per_epoch,
+                  input_dim=sum(dims.values()), feature_names=tuple(config.feature_names),
+                  feature_mean=mean, feature_std=std)
+
+
+def assemble(dataset: Callable[..., tf.data.Dataset], annotators: Mapping[str, Sequence[str]],
+             holdout: str, *, batch_size: int, seed: int, max_steps_per_epoch: int,
+             input_dim: int, feature_names: Tuple[str, ...],
+             feature_mean: Optional[np.ndarray] = None,
+             feature_std: Optional[np.ndarray] = None) -> MultiCorpusData:
+  """The run's datasets from per-corpus ones (``load_data``'s pipeline; tests' in-memory ones).
+
+  dataset(corpus, split, **kwargs): corpus's ``annotator_dataset``-shaped batches of
+  ``batch_size`` with the corpus's own annotator indices; kwargs, when given, are shuffle, seed,
+  repeat and drop_remainder (the training stream). annotators: the training corpora (in order)
+  and their annotator ids by index. Features are standardised here with feature_mean/std.
+  """
+  corpora = tuple(annotators)
+  offsets, names = {}, []
+  for corpus in corpora:
+    offsets[corpus] = len(names)
+    names += [namespaced_id(corpus, a) for a in annotators[corpus]]
+  mean_t = std_t = None
+  if feature_mean is not None:
+    mean_t, std_t = tf.constant(feature_mean, tf.float32), tf.constant(feature_std, tf.float32)
+
+  def namespaced(corpus, split, **kwargs):
+    return dataset(corpus, split, **kwargs).map(
+        _namespaced(offsets.get(corpus, 0), mean_t, std_t), num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True)
+
+  train_eval = {c: namespaced(c, "train") for c in corpora}
   sizes = {c: int(train_eval[c].unbatch().reduce(np.int64(0), lambda n, _: n + 1).numpy())
            for c in corpora}
   train, steps = corpus_weights_lib.zipped_corpus_stream(
-      lambda c, d: dataset(c, "train", shuffle=True, seed=config.seed * 100 + d, repeat=True,
-                           drop_remainder=True),
-      sizes, config.batch_size, max_steps_per_epoch=config.max_steps_per_epoch)
-  validation_by_corpus = {c: dataset(c, "validation") for c in corpora}
+      lambda c, d: namespaced(c, "train", shuffle=True, seed=seed * 100 + d, repeat=True,
+                              drop_remainder=True),
+      sizes, batch_size, max_steps_per_epoch=max_steps_per_epoch)
+  validation_by_corpus = {c: namespaced(c, "validation") for c in corpora}
   validation = validation_by_corpus[corpora[0]]
   for corpus in corpora[1:]:
     validation = validation.concatenate(validation_by_corpus[corpus])
   return MultiCorpusData(
       corpora=corpora, train=train.prefetch(tf.data.AUTOTUNE), steps_per_epoch=steps,
       train_eval=train_eval, validation=validation, validation_by_corpus=validation_by_corpus,
-      test={c: dataset(c, "test") for c in corpora}, holdout=dataset(config.holdout, "all"),
-      num_annotators=len(annotators), input_dim=sum(dims.values()),
-      feature_names=tuple(config.feature_names), annotators=tuple(annotators), offsets=offsets,
-      feature_mean=mean, feature_std=std)
+      test={c: namespaced(c, "test") for c in corpora}, holdout=namespaced(holdout, "all"),
+      num_annotators=len(names), input_dim=input_dim, feature_names=feature_names,
+      annotators=tuple(names), offsets=offsets, feature_mean=feature_mean,
+      feature_std=feature_std)
