@@ -157,6 +157,32 @@ class AnnotatorsMultiTest(tf.test.TestCase):
       self.assertEqual(json.dumps(resumed[key], sort_keys=True),
                        json.dumps(straight[key], sort_keys=True), key)
 
+  def test_report_tables_and_project_figure(self):
+    from scipy import stats  # pylint: disable=g-import-not-at-top
+    from tfser.tasks import report as project_report  # pylint: disable=g-import-not-at-top
+    runs, out = tempfile.mkdtemp(), tempfile.mkdtemp()
+    tvd = {"single": [0.6, 0.62, 0.61], "merged": [0.55, 0.58, 0.56],
+           "weighted": [0.5, 0.51, 0.49]}
+    for setting, values in tvd.items():
+      for seed, value in enumerate(values):
+        corpora = ["IMP"] if setting == "single" else ["IMP", "POD"]
+        metrics = {"tvd": value, "jsd": 0.3, "consensus_ccc_act": 0.2, "consensus_ccc_val": 0.1}
+        results = {"task": "annotators_multi", "holdout": "IEM", "training_corpora": corpora,
+                   "weighting": "cww" if setting == "weighted" else "none", "fit_metric": "tvd",
+                   "model": "mt", "objective": "task1+2", "seed": seed,
+                   "zero_shot": {"IEM": metrics},
+                   "in_corpus": {c: {"test": metrics} for c in corpora}}
+        os.makedirs(os.path.join(runs, setting, str(seed)))
+        run_lib.write_json_atomic(os.path.join(runs, setting, str(seed), "results.json"), results)
+    written = project_report.write_project_report(runs, out)
+    self.assertTrue(os.path.getsize(written["figure"]["png"]) > 1000)
+    with open(written["annotators_multi"]["zero_shot_IEM"]) as f:
+      table = f.read()
+    p_value = stats.ttest_rel(tvd["weighted"], tvd["single"]).pvalue
+    self.assertLess(p_value, 0.05)
+    self.assertIn(f"| weighted | MT-12 | 3 | .500 \u00b1 .010* |", table)
+    self.assertIn("| single: IMP | MT-12 | 3 | .610 \u00b1 .010 |", table)
+
   def test_holdout_in_training_corpora_is_a_clear_error(self):
     with self.assertRaisesRegex(ValueError, "--holdout=H is also in --training_corpora"):
       _config("x", training_corpora=("A", "H"))
