@@ -145,7 +145,7 @@ class AnnotatorsMultiTest(tf.test.TestCase):
 
   def test_killed_mid_epoch_resumes_to_the_same_result(self):
     data_kwargs = dict(noise={"A": 0.1, "B": 0.5, "H": 0.1}, max_steps_per_epoch=2)
-    config = lambda d: _config(d, objective="task1+2", checkpoint_every_batches=1)  # noqa: E731
+    config = lambda d: _config(d, checkpoint_every_batches=1)  # noqa: E731
     straight_dir, out_dir = tempfile.mkdtemp(), tempfile.mkdtemp()
     straight = _run(config(straight_dir), data_kwargs)
     with self.assertRaises(KeyboardInterrupt):  # the 2nd epoch's 2nd step, saved after its 1st
