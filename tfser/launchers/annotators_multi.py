@@ -49,7 +49,7 @@ def config_from_flags() -> AnnotatorsMultiConfig:
       features = tuple(sorted(available))
   try:
     corpora = data_lib.training_corpora(data_dir, FLAGS.holdout, tuple(FLAGS.training_corpora))
-  except (FileNotFoundError, ValueError) as e:
+  except FileNotFoundError as e:
     raise ValueError(f"--training_corpora={','.join(FLAGS.training_corpora)}: {e}") from None
   values = config_flags.values_from_flags(AnnotatorsMultiConfig)
   if values["model"] == "baseline":
