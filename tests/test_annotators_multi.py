@@ -94,6 +94,7 @@ class AnnotatorsMultiTest(tf.test.TestCase):
         [sys.executable, "-m", "tfser.launch", "--task=annotators_multi", "--holdout=IEM",
          f"--data_dir={data_dir}", f"--out_dir={out_dir}", "--features=synthetic",
          "--max_epochs=1", "--min_epochs=1", "--max_steps_per_epoch=2", "--image_utterances=1",
+         "--objective=task1",
          "--diffkde_grid_size=32", "--diffkde_samples=50", "--verbose=0"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
     self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
