@@ -75,7 +75,8 @@ def _bars(csv_path: str, column) -> List[Tuple[str, float, float, str]]:
   if not rows:
     return []
   column = column or rows[0]["column"]
-  labels = [k for k in rows[0] if k not in ("column", "mean", "std", "n", "p_value", "mark", "Seeds")]
+  labels = [k for k in rows[0]
+            if k not in ("column", "mean", "std", "n", "p_value", "mark", "Seeds")]
   return [(" / ".join(r[k] for k in labels), float(r["mean"]), float(r["std"]), r["mark"])
           for r in rows if r["column"] == column and r["n"] != "0"]
 
