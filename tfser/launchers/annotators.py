@@ -73,16 +73,8 @@ def config_from_flags():
 
 def _encoders(features):
   """In-graph encoders for predict_waveform, when every feature has one and its dir is given."""
-  dirs = {"wav2vec2": FLAGS.wav2vec2_model_dir, "bert": FLAGS.bert_model_dir}
-  if not features or not all(dirs.get(name) for name in features):
-    return None
-  from tfser.layers import encoders  # pylint: disable=g-import-not-at-top
-  built = {}
-  if "wav2vec2" in features:
-    built["wav2vec2"] = encoders.Wav2Vec2Encoder(model_path=dirs["wav2vec2"])
-  if "bert" in features:
-    built["bert"] = encoders.BertCLSEncoder(model_path=dirs["bert"])
-  return built
+  return common.waveform_encoders(
+      features, {"wav2vec2": FLAGS.wav2vec2_model_dir, "bert": FLAGS.bert_model_dir})
 
 
 def main():

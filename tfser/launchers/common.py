@@ -57,3 +57,17 @@ def prepare_out_dir():
     if removed:
       logging.warning("--restart: deleted %s", ", ".join(removed))
   return path
+
+
+def waveform_encoders(features, dirs):
+  """In-graph encoders by feature name for predict_waveform, when every feature in ``features``
+  has one ({"wav2vec2", "bert"}) and its local model directory is in ``dirs``; else None."""
+  if not features or not all(dirs.get(name) for name in features):
+    return None
+  from tfser.layers import encoders  # pylint: disable=g-import-not-at-top
+  built = {}
+  if "wav2vec2" in features:
+    built["wav2vec2"] = encoders.Wav2Vec2Encoder(model_path=dirs["wav2vec2"])
+  if "bert" in features:
+    built["bert"] = encoders.BertCLSEncoder(model_path=dirs["bert"])
+  return built

@@ -12,7 +12,7 @@ A new task is a new folder here, a launcher ``tfser/launchers/<task>.py`` and it
 
 from tfser.core import registry
 
-TASKS = ("cww", "annotators")
+TASKS = ("cww", "annotators", "annotators_multi")
 
 
 def experiments() -> registry.Registry:

@@ -48,8 +48,10 @@ from tfser.losses.distribution import distribution_cross_entropy
 
 # The paper (3.4): consensus from a 4x4 distribution = its marginals times these bin values.
 def _numeric(batch):
-  """The batch without its string utterance ids (XLA compiles no strings)."""
-  return {k: v for k, v in batch.items() if v.dtype != tf.string}
+  """The batch without its string utterance ids (XLA compiles no strings); nested dicts too
+  (annotators_multi's ``{corpus: batch}``)."""
+  return {k: _numeric(v) if isinstance(v, dict) else v for k, v in batch.items()
+          if isinstance(v, dict) or v.dtype != tf.string}
 
 
 class AnnotatorTaskModel(resumable.ResumesMidEpoch, tf.keras.Model):

@@ -65,8 +65,12 @@ _LOG = logging.getLogger(__name__)
 RESUME_IGNORES = ("out_dir", "data_dir", "export", "verbose", "checkpoint_every_batches")
 
 
-def build_task_model(config: AnnotatorsConfig, data: AnnotatorData) -> AnnotatorTaskModel:
-  """The network of ``config`` wrapped with its objective, compiled with the paper's SGD."""
+def build_task_model(config: AnnotatorsConfig, data: AnnotatorData, *,
+                     model_class=AnnotatorTaskModel, **model_kwargs) -> AnnotatorTaskModel:
+  """The network of ``config`` wrapped with its objective, compiled with the paper's SGD.
+
+  data: anything with ``input_dim`` and ``num_annotators``. model_class, model_kwargs: an
+  AnnotatorTaskModel subclass and its extra arguments (annotators_multi's corpora)."""
   network = build_annotator_model(AnnotatorModelConfig(
       model=config.model, input_dim=data.input_dim, num_annotators=data.num_annotators,
       hidden_units=config.hidden_units, shared_layers=config.shared_layers,
@@ -80,9 +84,9 @@ def build_task_model(config: AnnotatorsConfig, data: AnnotatorData) -> Annotator
                           seed=config.seed, name="diffkde_train", **diffkde_args)
   eval_diffkde = DiffKDE(dtype="float64", seed=config.seed + 7919, name="diffkde_eval",
                          **diffkde_args)
-  task_model = AnnotatorTaskModel(network, config.objective, out_bins=config.out_bins,
-                                  train_diffkde=train_diffkde, eval_diffkde=eval_diffkde,
-                                  jit=config.jit, name="annotators")
+  task_model = model_class(network, config.objective, out_bins=config.out_bins,
+                           train_diffkde=train_diffkde, eval_diffkde=eval_diffkde,
+                           jit=config.jit, name="annotators", **model_kwargs)
   # Legacy SGD: its sparse momentum update touches only the gathered heads (see annotators_step).
   optimizer = tf.keras.optimizers.legacy.SGD(config.learning_rate, momentum=config.momentum)
   task_model.compile(optimizer=optimizer)
@@ -124,7 +128,12 @@ class _Callbacks:
 
 def _callbacks(config: AnnotatorsConfig, run_dir: train_common.RunDirectory, image_batch,
                task_model: AnnotatorTaskModel,
-               extra_callbacks: Sequence[tf.keras.callbacks.Callback]) -> _Callbacks:
+               extra_callbacks: Sequence[tf.keras.callbacks.Callback], *,
+               first: Sequence[tf.keras.callbacks.Callback] = (),
+               extra_state: Optional[Mapping[str, Any]] = None) -> _Callbacks:
+  """first: callbacks run before all others (their logs reach the history and TensorBoard);
+  extra_state: more {name: callback with get_state/set_state} for the resumable checkpoint
+  (annotators_multi's corpus weights)."""
   reduce_lr = resumable.ResumableReduceLROnPlateau(
       monitor="val_loss", factor=config.lr_factor, patience=config.lr_patience, verbose=0)
   stopper = callbacks_lib.EarlyStoppingAfterMinimum(
@@ -138,9 +147,10 @@ def _callbacks(config: AnnotatorsConfig, run_dir: train_common.RunDirectory, ima
     objects["best_weights"] = stopper.track_best_weights(task_model)
   checkpoint = resumable.ResumableCheckpoint(
       os.path.join(run_dir.checkpoints, "resume"), objects,
-      stateful={"reduce_lr": reduce_lr, "early_stopping": stopper, "history": history},
+      stateful={"reduce_lr": reduce_lr, "early_stopping": stopper, "history": history,
+                **(extra_state or {})},
       save_every_steps=config.checkpoint_every_batches, metrics=task_model.metrics)
-  ordered = [
+  ordered = list(first) + [
       # Before the history and TensorBoard, so that the "lr" it adds to the logs reaches them.
       reduce_lr, stopper, history,
       tf.keras.callbacks.TensorBoard(run_dir.tensorboard, update_freq="epoch", profile_batch=0),

@@ -34,13 +34,14 @@ A corpus lacking one of the four classes has a finite UA (classes absent from th
 out of the mean recall, see tfser.metrics.unweighted_accuracy), so its weight is finite too.
 """
 
-from typing import Callable, Dict, List, Mapping, Optional, Sequence
+from typing import Callable, Mapping, Optional, Sequence
 
 import numpy as np
 
 import tfser  # noqa: F401  (Keras flavour before TensorFlow)
 import tensorflow as tf
 
+from tfser.core import corpus_weights as corpus_weights_lib
 from tfser.tasks.cww import evaluate as cww_evaluate
 
 TARGETS = ("onehot", "uniform", "unigram", "soft")
@@ -177,73 +178,30 @@ def reconstruction_loss(reconstruction: tf.Tensor, target: tf.Tensor,
   return tf.math.divide_no_nan(tf.reduce_sum(err), batch_size)
 
 
-# Eq. 3 and the callback that recomputes it at every epoch end (Algorithm 1, line 8).
+# Eq. 3 and the callback that recomputes it at every epoch end (Algorithm 1, line 8): the
+# metric-agnostic part lives in tfser.core.corpus_weights (shared with annotators_multi).
 
-DEFAULT_LAMBDA_W = 4.0  # the paper's best value of lambda_W (tested over 1..5)
+DEFAULT_LAMBDA_W = corpus_weights_lib.DEFAULT_LAMBDA_W
 
 
 def corpus_weights(unweighted_accuracies: Sequence[float],
                    lambda_w: float = DEFAULT_LAMBDA_W) -> np.ndarray:
-  """Eq. 3: corpus weights from each training corpus's UA. Returns float64 ``[D]``, mean 1.
-
-  unweighted_accuracies: U_d in [0, 1], one per training corpus (NaN allowed, see module doc).
-  lambda_w: the compensation exponent lambda_W (0 gives all ones).
-  """
-  u = np.asarray(unweighted_accuracies, np.float64).reshape(-1)
-  if u.size == 0:
-    raise ValueError("corpus_weights needs at least one corpus")
-  finite = np.isfinite(u)
-  if not finite.any():
-    return np.ones_like(u)
-  if (u[finite] < 0).any() or (u[finite] > 1).any():
-    raise ValueError(f"unweighted accuracies must lie in [0, 1]; got {u.tolist()}")
-  u = np.where(finite, u, u[finite].mean())
-  error_power = (1.0 - u) ** float(lambda_w)
-  mean = error_power.mean()
-  if not mean > 0:
-    return np.ones_like(u)
-  return error_power / mean
+  """Eq. 3 from each training corpus's UA (``tfser.core.corpus_weights.corpus_weights``)."""
+  return corpus_weights_lib.corpus_weights(unweighted_accuracies, lambda_w)
 
 
-class CorpusWeightsCallback(tf.keras.callbacks.Callback):
-  """Algorithm 1, line 8: recomputes the corpus weights (Eq. 3) at every epoch end.
+class CorpusWeightsCallback(corpus_weights_lib.CorpusWeightsCallback):
+  """Algorithm 1, line 8, with U_d the UA of training corpus d's training data (the paper).
 
-  U_d is the UA of the current model (inference mode) on training corpus d's training data; the
-  weights, normalised to mean 1, are assigned to ``weights_variable`` ``[D]`` (read by the compiled
-  train step). With ``enabled=False`` (plain CE) the UAs are still logged, the weights stay 1.
-  Logs ``train_ua_<corpus>`` and ``cww_<corpus>``; ``history`` keeps one dict per epoch.
+  Logs ``train_ua_<corpus>`` and ``cww_<corpus>``; with ``enabled=False`` (plain CE) the UAs are
+  still logged, the weights stay 1. See ``tfser.core.corpus_weights.CorpusWeightsCallback``.
   """
 
   def __init__(self, weights_variable: tf.Variable, predict_fn: Callable,
                datasets: Mapping[str, tf.data.Dataset], corpora: Sequence[str], *,
                lambda_w: float = DEFAULT_LAMBDA_W, enabled: bool = True,
                num_classes: int = 4):
-    super().__init__()
-    self.weights_variable = weights_variable
-    self.predict_fn = predict_fn
-    self.datasets = dict(datasets)
-    self.corpora = tuple(corpora)
-    self.lambda_w = lambda_w
-    self.enabled = enabled
-    self.num_classes = num_classes
-    self.history: List[Dict[str, float]] = []
-
-  def on_epoch_end(self, epoch, logs=None):
-    logs = logs if logs is not None else {}
-    uas = cww_evaluate.corpus_uas(self.predict_fn, self.datasets, self.num_classes)
-    for corpus, ua in uas.items():
-      logs[f"train_ua_{corpus}"] = ua
-    if self.enabled:
-      weights = corpus_weights([uas[c] for c in self.corpora], self.lambda_w)
-      self.weights_variable.assign(weights.astype(np.float32))
-    current = self.weights_variable.numpy()
-    for corpus, w in zip(self.corpora, current):
-      logs[f"cww_{corpus}"] = float(w)
-    self.history.append({"epoch": epoch, **{f"train_ua_{c}": uas[c] for c in uas},
-                         **{f"cww_{c}": float(w) for c, w in zip(self.corpora, current)}})
-
-  def get_state(self):
-    return {"history": self.history}
-
-  def set_state(self, state):
-    self.history = list(state.get("history", []))
+    datasets = dict(datasets)
+    super().__init__(
+        weights_variable, lambda: cww_evaluate.corpus_uas(predict_fn, datasets, num_classes),
+        corpora, lambda_w=lambda_w, enabled=enabled, fit_name="train_ua", weight_name="cww")

@@ -28,6 +28,7 @@ import tfser  # noqa: F401  (Keras flavour before TensorFlow)
 import tensorflow as tf
 
 from tfser.core import distribute
+from tfser.core import corpus_weights as corpus_weights_lib
 from tfser.core import flags as config_flags
 from tfser.core import resumable
 from tfser.core import run_guard
@@ -132,22 +133,23 @@ def build_training_stream(config: CwwConfig, source, counts: Dict[str, np.ndarra
       merged = merged.concatenate(p)
     total = int(sum(counts[c].sum() for c in corpora))
     merged = merged.cache().shuffle(total, seed=config.seed, reshuffle_each_iteration=True)
-    streams = {MERGED: merged.repeat().batch(b, drop_remainder=True)}
+    labelled_stream = {MERGED: merged.repeat().batch(b, drop_remainder=True)}
     steps = total // b
   else:
-    streams = {c: labelled(source, fold, c, "train", batch_size=b, shuffle=True,
-                           seed=config.seed * 100 + d, repeat=True, drop_remainder=True)
-               for d, c in enumerate(corpora)}
-    steps = min(int(counts[c].sum()) // b for c in corpora)
-  if config.max_steps_per_epoch:
+    labelled_stream, steps = corpus_weights_lib.zipped_corpus_stream(
+        lambda c, d: labelled(source, fold, c, "train", batch_size=b, shuffle=True,
+                              seed=config.seed * 100 + d, repeat=True, drop_remainder=True),
+        {c: int(counts[c].sum()) for c in corpora}, b,
+        max_steps_per_epoch=config.max_steps_per_epoch)
+  if config.merge_corpora and config.max_steps_per_epoch:
     steps = min(steps, config.max_steps_per_epoch)
-  element = {"labelled": streams}
+  element = {"labelled": labelled_stream}
   if _uses_unlabelled(config):
     element["unlabelled"] = source.unlabelled(config.unlabelled_corpus,
                                               batch_size=config.unlabelled_batch_size,
                                               seed=config.seed)
   dataset = tf.data.Dataset.zip(element).prefetch(tf.data.AUTOTUNE)
-  return dataset, tuple(streams), steps
+  return dataset, ((MERGED,) if config.merge_corpora else tuple(corpora)), steps
 
 
 def build_model(config: CwwConfig, stream_corpora, feature_dim: int, mean, std, prior):

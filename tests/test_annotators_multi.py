@@ -1,0 +1,193 @@
+"""The annotators_multi task: the launcher end to end on tiny TFRecords, corpus weights that
+follow a corpus made harder, and a killed run resumed to the same result."""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+import tfser  # noqa: F401
+import tensorflow as tf
+
+from tests import testing
+from tests.annotator_testdata import make_corpus
+from tfser.core import corpus_weights as corpus_weights_lib
+from tfser.core import run as run_lib
+from tfser.data import schema
+from tfser.tasks.annotators_multi import data as data_lib
+from tfser.tasks.annotators_multi import train
+from tfser.tasks.annotators_multi.config import AnnotatorsMultiConfig
+from tfser.testing import synthetic
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SPLITS = (("train", 64), ("validation", 32), ("test", 32))
+
+
+def _in_memory(noise, *, holdout="H", batch_size=32, seed=0, max_steps_per_epoch=0):
+  """MultiCorpusData over make_corpus corpora {name: rating noise}; the last one held out."""
+  corpora = {name: make_corpus(num_annotators=6, input_dim=8, gt_grid=32, sizes=SPLITS,
+                               noise=n, seed=10 + i)
+             for i, (name, n) in enumerate(noise.items())}
+
+  def dataset(corpus, split, shuffle=False, seed=0, repeat=False, drop_remainder=False):
+    arrays = corpora[corpus].arrays
+    if split == "all":
+      arrays = {k: np.concatenate([arrays[s][k] for s, _ in SPLITS]) for k in arrays["train"]}
+    else:
+      arrays = arrays[split]
+    ds = tf.data.Dataset.from_tensor_slices(arrays)
+    if shuffle:
+      ds = ds.shuffle(len(arrays["features"]), seed=seed, reshuffle_each_iteration=True)
+    return (ds.repeat() if repeat else ds).batch(batch_size, drop_remainder=drop_remainder)
+
+  training = {c: [f"r{k}" for k in range(6)] for c in noise if c != holdout}
+  return data_lib.assemble(dataset, training, holdout, batch_size=batch_size, seed=seed,
+                           max_steps_per_epoch=max_steps_per_epoch, input_dim=8,
+                           feature_names=("synthetic",))
+
+
+def _config(out_dir, **kwargs):
+  base = dict(model="mt", objective="task1", data_dir="in-memory", holdout="H", out_dir=out_dir,
+              max_epochs=2, min_epochs=1, learning_rate=1e-2, hard_kde_grid_size=0,
+              diffkde_grid_size=32, diffkde_samples=50, image_utterances=0, export=False,
+              verbose=0)
+  base.update(kwargs)
+  return AnnotatorsMultiConfig(**base)
+
+
+def _run(config, data_kwargs, *callbacks):
+  run_lib.configure_runtime(config.seed, deterministic=True)
+  return train.run(config, data=_in_memory(**data_kwargs), extra_callbacks=list(callbacks))
+
+
+def _write_tfrecords(data_dir, corpus, seed):
+  """A tiny prepared corpus: features that set the latent ratings, 5 annotators."""
+  rng = np.random.default_rng(seed)
+  mixing = rng.normal(size=[8, 2]) / np.sqrt(8)
+  utterances, features, truth = [], [], []
+  for split, n in SPLITS:
+    x = rng.normal(size=[n, 8]).astype(np.float32)
+    latent = np.tanh(x @ mixing)
+    for i in range(n):
+      raters = rng.choice(5, 3, replace=False)
+      ratings = [(f"a{r}", *np.clip(latent[i] + rng.normal(scale=0.2, size=2), -1, 1))
+                 for r in raters]
+      utterances.append(synthetic.rated_utterance(corpus, f"{corpus}_{split}_{i}", ratings,
+                                                  split=split))
+      truth.append(synthetic.random_ground_truth(rng))
+    features.append(x)
+  synthetic.write_corpus(data_dir, corpus, utterances, {"synthetic": np.concatenate(features)},
+                         truth, shards_per_split=1)
+
+
+class AnnotatorsMultiTest(tf.test.TestCase):
+
+  def test_launcher_end_to_end_on_tfrecords(self):
+    data_dir, out_dir = tempfile.mkdtemp(), tempfile.mkdtemp()
+    for seed, corpus in enumerate(("IEM", "IMP", "POD")):
+      _write_tfrecords(data_dir, corpus, seed)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tfser.launch", "--task=annotators_multi", "--holdout=IEM",
+         f"--data_dir={data_dir}", f"--out_dir={out_dir}", "--features=synthetic",
+         "--max_epochs=1", "--min_epochs=1", "--max_steps_per_epoch=2", "--image_utterances=1",
+         "--objective=task1",
+         "--diffkde_grid_size=32", "--diffkde_samples=50", "--verbose=0"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+    self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+    with open(os.path.join(out_dir, "results.json")) as f:
+      results = json.load(f)
+    self.assertEqual(results["training_corpora"], ["IMP", "POD"])  # every one but the holdout
+    self.assertEqual(results["mode"], "weighted")
+    self.assertEqual(results["num_annotators"], 10)  # 5 + 5: "IMP/a0" is not "POD/a0"
+    self.assertEqual(results["annotator_offsets"], {"IMP": 0, "POD": 5})
+    self.assertLen(results["corpus_weights_history"], 1)
+    entry = results["corpus_weights_history"][0]
+    fits = [entry["fit_IMP"], entry["fit_POD"]]
+    self.assertAllClose([entry["weight_IMP"], entry["weight_POD"]],
+                        corpus_weights_lib.corpus_weights(fits, 4.0), rtol=1e-5)
+    self.assertEqual(results["history"]["weight_POD"], [entry["weight_POD"]])
+    for key in ("tvd", "jsd", "consensus_ccc_act", "consensus_ccc_val"):
+      self.assertTrue(np.isfinite(results["zero_shot"]["IEM"][key]), key)
+      for corpus in ("IMP", "POD"):
+        self.assertTrue(np.isfinite(results["in_corpus"][corpus]["test"][key]), key)
+    self.assertEqual(results["zero_shot"]["IEM"]["utterances"], 128)
+    # TensorBoard has the weights per corpus.
+    events = "".join(open(os.path.join(root, name), "rb").read().decode("latin-1")
+                     for root, _, names in os.walk(os.path.join(out_dir, "tensorboard"))
+                     for name in names if "tfevents" in name)
+    self.assertIn("weight_IMP", events)
+    # The SavedModel: namespaced head table, every head for an empty id list.
+    saved = os.path.join(out_dir, "saved_model")
+    with open(os.path.join(saved, "annotator_ids.txt")) as f:
+      lines = f.read().splitlines()
+    self.assertEqual(lines[1:], [f"{c}/a{k}" for c in ("IMP", "POD") for k in range(5)])
+    loaded = tf.saved_model.load(saved)
+    self.assertIn("predict_features", loaded.signatures)
+    self.assertIn("<corpus>/<annotator id>",
+                  results["saved_model"]["signatures"]["predict_features"])
+    out = loaded.signatures["predict_features"](features=tf.zeros([2, 8]),
+                                                annotator_ids=tf.zeros([2, 0], tf.int32))
+    self.assertEqual(out["annotator_predictions"].shape, [2, 10, 2])
+    self.assertAllClose(tf.reduce_sum(out["distribution"], -1), [1, 1])
+
+  def test_a_noisier_corpus_gets_the_larger_weight(self):
+    results = _run(_config(tempfile.mkdtemp(), max_epochs=3, fit_metric="ccc"),
+                   dict(noise={"A": 0.1, "B": 0.1, "C": 1.0, "H": 0.1}))
+    last = results["corpus_weights_history"][-1]
+    self.assertGreater(last["fit_A"], last["fit_C"])
+    self.assertGreater(last["fit_B"], last["fit_C"])
+    weights = results["corpus_weights"]
+    self.assertGreater(weights["C"], max(weights["A"], weights["B"]), results["corpus_weights"])
+    self.assertAllClose(np.mean(list(weights.values())), 1.0)
+
+  def test_killed_mid_epoch_resumes_to_the_same_result(self):
+    data_kwargs = dict(noise={"A": 0.1, "B": 0.5, "H": 0.1}, max_steps_per_epoch=2)
+    config = lambda d: _config(d, checkpoint_every_batches=1)  # noqa: E731
+    straight_dir, out_dir = tempfile.mkdtemp(), tempfile.mkdtemp()
+    straight = _run(config(straight_dir), data_kwargs)
+    with self.assertRaises(KeyboardInterrupt):  # the 2nd epoch's 2nd step, saved after its 1st
+      _run(config(out_dir), data_kwargs, testing.InterruptAfterSteps(4))
+    resumed = _run(config(out_dir), data_kwargs)
+    self.assertEqual(resumed["resumed_from"], {"epoch": 1, "step_in_epoch": 1})
+    for key in ("corpus_weights", "corpus_weights_history", "history", "in_corpus",
+                "zero_shot", "epochs"):
+      self.assertEqual(json.dumps(resumed[key], sort_keys=True),
+                       json.dumps(straight[key], sort_keys=True), key)
+
+  def test_report_tables_and_project_figure(self):
+    from scipy import stats  # pylint: disable=g-import-not-at-top
+    from tfser.tasks import report as project_report  # pylint: disable=g-import-not-at-top
+    runs, out = tempfile.mkdtemp(), tempfile.mkdtemp()
+    tvd = {"single": [0.6, 0.62, 0.61], "merged": [0.55, 0.58, 0.56],
+           "weighted": [0.5, 0.51, 0.49]}
+    for setting, values in tvd.items():
+      for seed, value in enumerate(values):
+        corpora = ["IMP"] if setting == "single" else ["IMP", "POD"]
+        metrics = {"tvd": value, "jsd": 0.3, "consensus_ccc_act": 0.2, "consensus_ccc_val": 0.1}
+        results = {"task": "annotators_multi", "holdout": "IEM", "training_corpora": corpora,
+                   "weighting": "cww" if setting == "weighted" else "none", "fit_metric": "tvd",
+                   "model": "mt", "objective": "task1+2", "seed": seed,
+                   "zero_shot": {"IEM": metrics},
+                   "in_corpus": {c: {"test": metrics} for c in corpora}}
+        os.makedirs(os.path.join(runs, setting, str(seed)))
+        run_lib.write_json_atomic(os.path.join(runs, setting, str(seed), "results.json"), results)
+    written = project_report.write_project_report(runs, out)
+    self.assertTrue(os.path.getsize(written["figure"]["png"]) > 1000)
+    with open(written["annotators_multi"]["zero_shot_IEM"]) as f:
+      table = f.read()
+    p_value = stats.ttest_rel(tvd["weighted"], tvd["single"]).pvalue
+    self.assertLess(p_value, 0.05)
+    self.assertIn(f"| weighted | MT-12 | 3 | .500 \u00b1 .010* |", table)
+    self.assertIn("| single: IMP | MT-12 | 3 | .610 \u00b1 .010 |", table)
+
+  def test_holdout_in_training_corpora_is_a_clear_error(self):
+    with self.assertRaisesRegex(ValueError, "--holdout=H is also in --training_corpora"):
+      _config("x", training_corpora=("A", "H"))
+
+
+if __name__ == "__main__":
+  tf.test.main()
