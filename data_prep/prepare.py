@@ -65,6 +65,10 @@ def _define_flags():
   define("integer", "gt_samples", 200, "Upsampled points per utterance (Zhang et al.: 200).")
   define("integer", "gt_grid", None, "KDE grid per axis for the ground truth (default: the "
          "annotators paper's 512; the demo: 128).")
+  define("integer", "gt_std_ddof", 1, "Degrees of freedom of the ratings' std in the upsampling "
+         "noise U(-std/2, std/2): 1 = sample std, as the annotators paper's authors' code "
+         "(torch.std); 0 = population std (tfser before issue 15). Recorded in the manifest; "
+         "the annotators task refuses ground truth made otherwise than its --gt_std_ddof.")
   define("integer", "gt_batch", 32, "Rows (utterance x seed) per batched KDE call (memory).")
   define("bool", "gt_jit", True, "Compile the ground-truth KDE with XLA.")
   define("bool", "progress", True, "Show a progress line per corpus on stderr.")
@@ -233,7 +237,7 @@ def main(argv):
     gt_config = dataclasses.replace(
         default, samples=FLAGS.gt_samples,
         grid_size=default.grid_size if FLAGS.gt_grid is None else FLAGS.gt_grid,
-        kde_batch=FLAGS.gt_batch, jit=FLAGS.gt_jit)
+        kde_batch=FLAGS.gt_batch, jit=FLAGS.gt_jit, std_ddof=FLAGS.gt_std_ddof)
   _check_settings(gt_config)
   try:
     manifests = prepare(FLAGS.corpus, FLAGS.root, FLAGS.out_dir, features=features,
@@ -257,6 +261,8 @@ def main(argv):
 def _check_settings(gt_config) -> None:
   """Usage errors for flag values that cannot work, before anything is created on disk."""
   problems = write_tfrecords.setting_problems(FLAGS.shard_size, gt_config)
+  if FLAGS.gt_std_ddof not in (0, 1):
+    problems["gt_std_ddof"] = "use 1 (sample std, the authors' code) or 0 (population std)"
   if problems:
     raise app.UsageError("; ".join(f"--{name}={FLAGS[name].value}: {message}"
                                    for name, message in problems.items()))

@@ -36,8 +36,9 @@ import tensorflow as tf
 
 from tfser.data import schema
 from tfser.data import standardize as standardize_lib
-from tfser.data.manifest import (feature_dims, feature_statistics, list_corpora,  # noqa: F401
-                                 load_manifest, shard_paths, split_size)
+from tfser.data.manifest import (check_ground_truth_settings, feature_dims,  # noqa: F401
+                                 feature_statistics, list_corpora, load_manifest, shard_paths,
+                                 split_size)
 
 AUTOTUNE = tf.data.AUTOTUNE
 ANNOTATOR_SPLITS = ("train", "validation", "test", "all")
