@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from data_prep import ground_truth as gtm
+from data_prep.corpora import iemocap
 from tests import pipeline_fixtures as pf
 from tfser.data import schema
 from tfser.data import test_sets
@@ -154,6 +155,53 @@ class GroundTruthSettingsTest(tf.test.TestCase):
     with self.assertRaisesRegex(ValueError, "zero-shot corpus POD.*std_ddof=0"):
       load_data(config)
     self.assertIn("POD", load_data(dataclasses.replace(config, gt_std_ddof=0)).zero_shot)
+
+
+class AnnotatorExclusionTest(tf.test.TestCase):
+  """IEMOCAP utterances with partly missing or out-of-range ratings: in the data, marked."""
+
+  def test_prepared_iemocap_keeps_and_counts_them(self):
+    from data_prep import prepare  # pylint: disable=g-import-not-at-top
+    from tests import testing  # pylint: disable=g-import-not-at-top
+    from tfser.testing import records  # pylint: disable=g-import-not-at-top
+    out = self.get_temp_dir()
+    config = gtm.GroundTruthConfig(samples=20, grid_size=16, kde_batch=8, jit=False)
+    manifest = prepare.prepare("iemocap", os.path.join(testing.DATA_DIR, "fixtures", "iemocap"),
+                               out, gt_config=config, progress=False)["IEM"]
+    marked = ["Ses01F_impro01_F002", "Ses01F_impro01_M001", "Ses05M_script01_1_F001"]
+    self.assertEqual(manifest["utterances"], 8)
+    self.assertEqual(manifest["split_counts"], {"test": 8})
+    self.assertEqual(manifest["dropped"], {})
+    view = manifest["annotator_task"]
+    self.assertEqual((view["utterances"], view["split_counts"]), (5, {"test": 5}))
+    self.assertEqual(view["excluded"]["ids"], marked)
+    self.assertEqual(view["excluded"]["reasons"], {iemocap.OUT_OF_RANGE: 3})
+    # M001 (angry) counts for the CWW task; its record carries the reason.
+    self.assertEqual(manifest["class_counts"]["angry"], 1)
+    self.assertEqual(manifest["ground_truth"]["std_ddof"], 1)
+    found = {}
+    for name in manifest["shards"]:
+      for raw in tf.data.TFRecordDataset(os.path.join(out, "IEM", name)):
+        rec = records.parse_example(raw, {})
+        found[rec["utterance_id"].numpy().decode()] = rec["annotator_excluded"].numpy().decode()
+    self.assertEqual(sorted(k for k, v in found.items() if v), marked)
+
+  def test_annotator_datasets_skip_them_cww_datasets_keep_them(self):
+    from tfser.data import pipeline  # pylint: disable=g-import-not-at-top
+    data_dir = self.get_temp_dir()
+    rng = np.random.default_rng(0)
+    utts = [pf.rated_utterance("IEM", f"u{i}", [("a", 0.1, 0.2, "sad"), ("b", 0.3, 0.1, "sad")],
+                               split="test", cww_split="train", label="sad") for i in range(6)]
+    for u in utts[:2]:
+      u.annotator_excluded = "ratings outside 1-5"
+    pf.write_corpus(data_dir, "IEM", utts, {"is10": rng.normal(size=[6, 3]).astype(np.float32)},
+                    [pf.random_ground_truth(rng) for _ in utts])
+    for split in ("test", "all"):
+      got = _utterance_ids(pipeline.annotator_dataset(data_dir, "IEM", split,
+                                                      feature_names=("is10",), batch_size=4))
+      self.assertEqual(got, [f"u{i}" for i in range(2, 6)])
+    self.assertEqual(_utterance_ids(pipeline.cww_dataset(data_dir, "IEM", "train", batch_size=4)),
+                     [f"u{i}" for i in range(6)])
 
 
 if __name__ == "__main__":
