@@ -148,8 +148,10 @@ def prepare_demo(root: str, out_dir: str, *, extractors=(), seed: int = 0,
   return manifests
 
 
-def _demo_ready(data_dir: str, codes: Sequence[str], features: Sequence[str], seed: int) -> bool:
-  """Whether each corpus has a demo manifest for this seed holding at least these features."""
+def _demo_ready(data_dir: str, codes: Sequence[str], features: Sequence[str], seed: int,
+                gt_config: Optional[ground_truth.GroundTruthConfig] = None) -> bool:
+  """Whether each corpus has a demo manifest for this seed holding at least these features
+  (and, with gt_config, ground truth made with its settings, e.g. its std_ddof)."""
   for code in codes:
     path = os.path.join(data_dir, code, write_tfrecords.MANIFEST)
     try:
@@ -159,6 +161,10 @@ def _demo_ready(data_dir: str, codes: Sequence[str], features: Sequence[str], se
       return False
     if (not manifest.get("demo") or manifest.get("seed") != seed or
         not set(features) <= set(manifest.get("features", {}))):
+      return False
+    made = manifest.get("ground_truth")
+    if gt_config is not None and isinstance(made, dict) and any(
+        made.get(key) != value for key, value in gt_config.as_manifest().items()):
       return False
   return True
 
@@ -193,7 +199,8 @@ def ensure_demo_data(demo_dir: str, features: Sequence[str] = ("is10",), seed: i
 
   def ready(codes, names):
     # A new demo version (or seed) regenerates the audio, so every manifest is stale then.
-    return demo.is_generated(audio_dir, seed) and _demo_ready(data_dir, codes, names, seed)
+    return demo.is_generated(audio_dir, seed) and _demo_ready(data_dir, codes, names, seed,
+                                                              gt_config)
 
   if ready(demo.CORPORA, wanted):
     return data_dir
