@@ -44,7 +44,9 @@ class GroundTruthConfig:
   seeds: distributions per utterance, for seeds 0..seeds-1 (the schema stores GT_SEEDS).
   bins: block-mean resolutions (the schema stores 4x4 and 2x2).
   limits: rating range of both axes (tfser's common scale).
-  std_ddof: 0 = population std of the ratings for the noise width (see tfser.ops.upsample).
+  std_ddof: degrees of freedom of the ratings' std for the noise width (tfser.ops.upsample):
+    1 = the sample std, as the annotators paper's authors' code (``torch.std``; issue 15);
+    0 = the population std (tfser's default before).
   min_annotators: fewer valid raters than this -> no ground truth.
   kde_batch: rows (utterance x seed) per batched KDE call (memory: kde_batch * grid_size^2 *
     8 bytes * a few); the last chunk is padded so one compiled shape serves all. None: picked
@@ -59,7 +61,7 @@ class GroundTruthConfig:
   seeds: int = GT_SEEDS
   bins: Tuple[int, ...] = GT_BINS
   limits: Tuple[float, float] = (-1.0, 1.0)
-  std_ddof: int = 0
+  std_ddof: int = 1
   min_annotators: int = labels.MIN_ANNOTATORS
   kde_batch: Optional[int] = None
   jit: Optional[bool] = None

@@ -66,6 +66,10 @@ def _define_flags():
   define("integer", "gt_samples", 200, "Upsampled points per utterance (Zhang et al.: 200).")
   define("integer", "gt_grid", None, "KDE grid per axis for the ground truth (default: the "
          "annotators paper's 512; the demo: 128).")
+  define("integer", "gt_std_ddof", 1, "Degrees of freedom of the ratings' std in the upsampling "
+         "noise U(-std/2, std/2): 1 = sample std, as the annotators paper's authors' code "
+         "(torch.std); 0 = population std (tfser before issue 15). Recorded in the manifest; "
+         "the annotators task refuses ground truth made otherwise than its --gt_std_ddof.")
   define("integer", "gt_batch", None, "Rows (utterance x seed) per batched KDE call (default: "
          "the KDE's cache-sized chunk, 4 at grid 512; see data_prep/gt_plan.py).")
   define("bool", "gt_jit", None, "Compile the ground-truth KDE with XLA (default: only when "
@@ -190,8 +194,10 @@ def prepare_demo(root: str, out_dir: str, *, extractors=(), seed: int = 0,
   return manifests
 
 
-def _demo_ready(data_dir: str, codes: Sequence[str], features: Sequence[str], seed: int) -> bool:
-  """Whether each corpus has a demo manifest for this seed holding at least these features."""
+def _demo_ready(data_dir: str, codes: Sequence[str], features: Sequence[str], seed: int,
+                gt_config: Optional[ground_truth.GroundTruthConfig] = None) -> bool:
+  """Whether each corpus has a demo manifest for this seed holding at least these features
+  (and, with gt_config, ground truth made with its settings, e.g. its std_ddof)."""
   for code in codes:
     path = os.path.join(data_dir, code, write_tfrecords.MANIFEST)
     try:
@@ -201,6 +207,10 @@ def _demo_ready(data_dir: str, codes: Sequence[str], features: Sequence[str], se
       return False
     if (not manifest.get("demo") or manifest.get("seed") != seed or
         not set(features) <= set(manifest.get("features", {}))):
+      return False
+    made = manifest.get("ground_truth")
+    if gt_config is not None and isinstance(made, dict) and any(
+        made.get(key) != value for key, value in gt_config.as_manifest().items()):
       return False
   return True
 
@@ -235,7 +245,8 @@ def ensure_demo_data(demo_dir: str, features: Sequence[str] = ("is10",), seed: i
 
   def ready(codes, names):
     # A new demo version (or seed) regenerates the audio, so every manifest is stale then.
-    return demo.is_generated(audio_dir, seed) and _demo_ready(data_dir, codes, names, seed)
+    return demo.is_generated(audio_dir, seed) and _demo_ready(data_dir, codes, names, seed,
+                                                              gt_config)
 
   if ready(demo.CORPORA, wanted):
     return data_dir
@@ -284,7 +295,8 @@ def main(argv):
     gt_config = dataclasses.replace(
         default, samples=FLAGS.gt_samples,
         grid_size=default.grid_size if FLAGS.gt_grid is None else FLAGS.gt_grid,
-        kde_batch=FLAGS.gt_batch, jit=FLAGS.gt_jit, threads=FLAGS.gt_threads)
+        kde_batch=FLAGS.gt_batch, jit=FLAGS.gt_jit, threads=FLAGS.gt_threads,
+        std_ddof=FLAGS.gt_std_ddof)
   _check_settings(gt_config)
   try:
     transcriber = make_transcriber(_transcribe_config())
@@ -338,6 +350,8 @@ def _transcribe_config():
 def _check_settings(gt_config) -> None:
   """Usage errors for flag values that cannot work, before anything is created on disk."""
   problems = write_tfrecords.setting_problems(FLAGS.shard_size, gt_config)
+  if FLAGS.gt_std_ddof not in (0, 1):
+    problems["gt_std_ddof"] = "use 1 (sample std, the authors' code) or 0 (population std)"
   if problems:
     raise app.UsageError("; ".join(f"--{name}={FLAGS[name].value}: {message}"
                                    for name, message in problems.items()))

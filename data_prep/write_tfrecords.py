@@ -161,6 +161,9 @@ def validate(utt: schema.Utterance, corpus: str) -> Optional[Tuple[str, str]]:
   if utt.label and utt.label not in schema.CLASS_NAMES:
     return ("unknown label", f"label {utt.label!r} is not one of {', '.join(schema.CLASS_NAMES)} "
             "(other emotions go to raw_label with label '')")
+  if not isinstance(utt.annotator_excluded, str):
+    return ("bad annotator_excluded",
+            f"annotator_excluded {utt.annotator_excluded!r} is not a string (a reason or '')")
   if utt.label_source not in schema.LABEL_SOURCES:
     return ("unknown label source",
             f"label_source {utt.label_source!r} is not one of {', '.join(schema.LABEL_SOURCES)}")
@@ -750,6 +753,8 @@ def _manifest(shards, sidecars, *, corpus, demo, seed, fingerprint, settings, sh
   few = sorted(u.utterance_id for u in written
                if dimensional and labels.count_annotators(u.ratings) < labels.MIN_ANNOTATORS)
 
+  # The annotators task's view (issue 15): records kept for the categorical task only.
+  annotator_excluded = [u for u in written if u.annotator_excluded]
   class_counts = {name: 0 for name in schema.CLASS_NAMES}
   excluded = collections.Counter()
   cww_classes = collections.defaultdict(lambda: {name: 0 for name in schema.CLASS_NAMES})
@@ -787,6 +792,17 @@ def _manifest(shards, sidecars, *, corpus, demo, seed, fingerprint, settings, sh
       "split_counts": dict(sorted(collections.Counter(u.split for u in written).items())),
       "cww_split_counts": dict(sorted(collections.Counter(u.cww_split for u in written).items())),
       "cww_class_counts": {k: cww_classes[k] for k in sorted(cww_classes)},
+      # What the annotators task reads: split_counts less the records it leaves out (e.g.
+      # IEMOCAP ratings partly missing or outside 1-5), which stay in the data for CWW.
+      "annotator_task": {
+          "utterances": len(written) - len(annotator_excluded),
+          "split_counts": dict(sorted(collections.Counter(
+              u.split for u in written if not u.annotator_excluded).items())),
+          "excluded": {
+              "count": len(annotator_excluded),
+              "reasons": dict(sorted(collections.Counter(
+                  u.annotator_excluded for u in annotator_excluded).items())),
+              "ids": sorted(u.utterance_id for u in annotator_excluded)}},
       "dropped": drops.as_manifest(),
       "layout": dict(sorted(reader_drops.layout.items())),  # the copy the reader detected
       "kept_without_ground_truth": {

@@ -21,6 +21,9 @@ else
 fi
 DATA_FLAGS=()
 [[ -n "${DATA_DIR:-}" ]] && DATA_FLAGS+=("--data_dir=${DATA_DIR}")
+# The embedded demo (no DATA_DIR) runs with --preset=synthetic_demo (standardised IS10, float32
+# DiffKDE: raw IS10 diverges under SGD); prepared corpora with the paper's settings (the defaults).
+[[ -z "${DATA_DIR:-}" ]] && DATA_FLAGS+=("--preset=synthetic_demo")
 [[ -n "${DEMO_DIR:-}" ]] && DATA_FLAGS+=("--demo_dir=${DEMO_DIR}")
 
 # run_annotators DIR MODEL OBJECTIVE CORPUS SEED [more flags]: one training run into DIR, skipped

@@ -274,15 +274,25 @@ class IemocapTest(_CorpusTest):
     self.assertEqual((u.label, u.raw_label), ("", "exc"))
     self.assertEqual(_ratings(u)["E2"].category, "excited")
 
-  def test_out_of_range_and_partially_missing_are_filtered(self):
+  def test_out_of_range_and_partially_missing_are_kept_and_marked(self):
+    # The annotators paper's filter (3.1) marks them for the annotators task only (issue 15):
+    # the CWW task keeps their consensus class and votes.
     dropped = errors.DropLog()
-    ids = [u.utterance_id for u in self.read(dropped=dropped)]
-    self.assertEqual(ids, ["Ses01F_impro01_F000", "Ses01F_impro01_F001", "Ses01F_impro01_M000",
-                           "Ses05M_script01_1_F000", "Ses05M_script01_1_M000"])
+    utts = self.read(dropped=dropped)
+    self.assertEqual(dropped.as_manifest(), {})
+    marked = {u.utterance_id for u in utts if u.annotator_excluded}
     # M001: an evaluator's act 6; F002: "act ;"; Ses05 F001: the self-assessment's val 0.
-    self.assertEqual(dropped.as_manifest(), {iemocap.OUT_OF_RANGE: {
-        "count": 3, "ids": ["Ses01F_impro01_F002", "Ses01F_impro01_M001",
-                            "Ses05M_script01_1_F001"]}})
+    self.assertEqual(marked, {"Ses01F_impro01_F002", "Ses01F_impro01_M001",
+                              "Ses05M_script01_1_F001"})
+    self.assertEqual({u.annotator_excluded for u in utts if u.annotator_excluded},
+                     {iemocap.OUT_OF_RANGE})
+    self.assertLen(utts, 8)
+    u = _by_id(utts)["Ses01F_impro01_M001"]
+    self.assertEqual((u.label, u.raw_label), ("angry", "ang"))
+    ratings = _ratings(u)
+    self.assertRating(ratings["E1"], 0.5, -1.0, 0.5, "angry")  # val 1; act 4; dom 4
+    self.assertRating(ratings["E2"], math.nan, math.nan, math.nan, "")  # act 6: no values
+    self.assertEqual(_ratings(_by_id(utts)["Ses05M_script01_1_F001"])["E5"].activation, 0.0)
 
   def test_sessions_and_duplicate_evaluator(self):
     log = errors.DropLog()
@@ -318,8 +328,8 @@ class IemocapTest(_CorpusTest):
     dropped = errors.DropLog()
     ids = [u.utterance_id for u in self.read(root, skip_bad=True, dropped=dropped)]
     self.assertNotIn("Ses01F_impro01_F000", ids)
-    self.assertLen(ids, 4)
-    bad = {r: v for r, v in dropped.as_manifest().items() if r != iemocap.OUT_OF_RANGE}
+    self.assertLen(ids, 7)
+    bad = dropped.as_manifest()
     self.assertLen(bad, 1)
     self.assertEqual(list(bad.values())[0]["count"], 1)
 

@@ -136,7 +136,8 @@ class FaultTest(parameterized.TestCase, tf.test.TestCase):
   # ----- item 7: bad flags, out_dir -----------------------------------------------------------
 
   @parameterized.parameters("--shard_size=0", "--gt_grid=-4", "--gt_samples=0", "--gt_batch=0",
-                            "--gt_grid=0", "--csv_name=../x", "--csv_name=IEM", "--csv_name=a/b")
+                            "--gt_grid=0", "--gt_std_ddof=2", "--csv_name=../x", "--csv_name=IEM",
+                            "--csv_name=a/b")
   def test_bad_flag_is_a_short_usage_error_and_writes_nothing(self, flag):
     rc, err = self.main(*(["--ground_truth"] if flag.startswith("--gt_") else []), flag)
     self.assertEqual(rc, 2)

@@ -19,7 +19,8 @@ def reference(utt, seed, config=CONFIG):
   """Zhang et al. for one row, by hand: kde2d on the upsampled points, numpy block means."""
   points = gtm.rating_points(utt.ratings)
   cloud = upsample.upsample_ratings(points[None], samples=config.samples,
-                                    seed=gtm.utterance_seed(utt.corpus, utt.utterance_id, seed))
+                                    seed=gtm.utterance_seed(utt.corpus, utt.utterance_id, seed),
+                                    std_ddof=config.std_ddof)
   cloud = cloud.numpy()[0]
   n = config.grid_size
   density, _, _ = kde_diffusion.kde2d(cloud[:, 0], cloud[:, 1], n=n, limits=((-1, 1), (-1, 1)))

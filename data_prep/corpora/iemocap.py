@@ -28,8 +28,11 @@ Scales: IEMOCAP's 1-5 SAM scales run valence 1 = negative .. 5 = positive, activ
 .. 5 = excited, dominance 1 = weak .. 5 = strong (Busso et al., 2008), so none is reversed.
 
 Filtering (the annotators paper, 3.1): an utterance where an attribute answer (evaluator or
-self-assessment) is partially missing or outside the 1-5 labelling range is removed and counted
-under ``dropped`` (a documented step, not an error). The consensus class merges excited into
+self-assessment) is partially missing or outside the 1-5 labelling range is left out of the
+annotators task, not of the data (issue 15): it is written with ``annotator_excluded`` set to
+:data:`OUT_OF_RANGE` (the pipeline's annotator datasets skip it; the manifest counts it under
+``annotator_task``), that evaluator's attribute values are NaN and every categorical vote is
+kept, so the CWW task (the consensus class and the votes) still has it. The consensus class merges excited into
 happy (the CWW paper); ``raw_label`` keeps "exc". Splits: the annotators paper tests on the whole
 corpus, so ``split`` is "test"; the CWW paper trains on sessions 1-4 and validates on session 5.
 """
@@ -101,8 +104,10 @@ def _read_file(path, session_dir, dialog, transcripts, problems, cww_validation_
   utt, answers, state = None, {}, "none"  # state: none | ok | bad | filtered
 
   def finish():
-    if utt is not None and state == "ok":
+    if utt is not None and state in ("ok", "filtered"):
       _apply_answers(utt, answers, problems)
+      if state == "filtered":  # kept for the categorical task, not the annotators task's
+        utt.annotator_excluded = OUT_OF_RANGE
       return utt
     return None
 
@@ -132,18 +137,16 @@ def _read_file(path, session_dir, dialog, transcripts, problems, cww_validation_
                      utt.utterance_id if utt is not None else None)
         continue
       who = match.group("who")
-      if state != "ok":
-        continue  # the rest of a filtered turn
       evaluator = who.startswith("E")  # else A-F1 / C-M1 ...: the actor's self-assessment
       try:
         if match.group("kind") == "A":
           values = _attributes(match.group("body"))
           if values is None:
             # Self-assessments are range-checked too (as the paper's authors' loader does),
-            # but never kept as ratings.
+            # but never kept as ratings. An evaluator's invalid answer: NaN values.
             state = "filtered"
-            problems.filtered(OUT_OF_RANGE, utt.utterance_id)
-          elif evaluator:
+            values = (math.nan,) * 3
+          if evaluator:
             answers.setdefault(who, ([], []))[0].append(values)
         elif evaluator:
           answers.setdefault(who, ([], []))[1].append(_category(match.group("body"),

@@ -4,7 +4,7 @@
 ``<split>-NNNNN-of-MMMMM.tfrecord``. The manifest (JSON) holds: schema_version, corpus, demo,
 utterances, speakers, annotators (position = the int index in ``rating_annotator``),
 class_counts, split_counts, cww_split_counts, dropped, features {name: {dim, mean, std[, count]}}
-(mean and std over split == "train"), ground_truth {seeds, bins, grid} and shards
+(mean and std over split == "train"), ground_truth {seeds, bins, grid, samples, std_ddof, ...} and shards
 {filename: {sha256, records, split}}.
 """
 
@@ -148,3 +148,22 @@ def feature_statistics(data_dir: str, corpora: Sequence[str], feature_name: str,
                      f"statistics ({statistics}) from")
   mean = sums / total
   return mean, np.sqrt(np.maximum(sq_sums / total - mean ** 2, 0.0))
+
+
+def check_ground_truth_settings(manifest: dict, *, std_ddof: int, where: str = "") -> None:
+  """Raises ValueError when the corpus's ground truth was made with another noise std ddof.
+
+  The manifest's ``ground_truth.std_ddof`` (``data_prep.ground_truth.GroundTruthConfig``) must
+  equal ``std_ddof`` (the run's ``--gt_std_ddof``): distributions made with the population std
+  (0) and the sample std (1, the authors' code) differ, and so would every TVD/JSD. Ground truth
+  that records no ``std_ddof`` (generated test corpora, not made by upsampling) is not checked.
+  """
+  recorded = (manifest.get("ground_truth") or {}).get("std_ddof")
+  if recorded is None or int(recorded) == int(std_ddof):
+    return
+  corpus = manifest.get("corpus", "?")
+  raise ValueError(
+      f"{where or 'corpus ' + corpus}: its ground truth was made with std_ddof={recorded} "
+      f"(manifest ground_truth.std_ddof) but the run asks for --gt_std_ddof={std_ddof}; "
+      f"re-run data_prep.prepare for {corpus} with --gt_std_ddof={std_ddof}, or run with "
+      f"--gt_std_ddof={recorded}")

@@ -36,8 +36,9 @@ import tensorflow as tf
 
 from tfser.data import schema
 from tfser.data import standardize as standardize_lib
-from tfser.data.manifest import (feature_dims, feature_statistics, list_corpora,  # noqa: F401
-                                 load_manifest, shard_paths, split_size)
+from tfser.data.manifest import (check_ground_truth_settings, feature_dims,  # noqa: F401
+                                 feature_statistics, list_corpora, load_manifest, shard_paths,
+                                 split_size)
 
 AUTOTUNE = tf.data.AUTOTUNE
 ANNOTATOR_SPLITS = ("train", "validation", "test", "all")
@@ -199,7 +200,8 @@ def annotator_dataset(data_dir: str, corpus: str, split: str, *,
 
   split: "train", "validation", "test" (the record's ``split``) or "all" (the whole corpus, for
   zero-shot cross-corpus testing). Only ratings with both activation and valence count; an
-  utterance with fewer than ``min_ratings`` such ratings is left out.
+  utterance with fewer than ``min_ratings`` such ratings is left out, and so is one whose record
+  has a non-empty ``annotator_excluded`` (kept in the data for the CWW task only).
 
   Yields dicts (B = batch, A = most valid ratings of an utterance in this batch):
     features [B, D] float32: the named features concatenated in order (e.g. 768 + 512);
@@ -227,7 +229,8 @@ def annotator_dataset(data_dir: str, corpus: str, split: str, *,
   def to_inputs(serialized):  # a block [K] of records -> the utterances kept, as rows
     p = _parse_block(serialized, dims, ("split", "utterance_id", "activation", "valence",
                                         "rating_annotator", "rating_activation",
-                                        "rating_valence"), with_ground_truth=True)
+                                        "rating_valence", "annotator_excluded"),
+                     with_ground_truth=True)
     # The ratings as flat values + row splits and dense ops: the tf.ragged ops would make this
     # function ~10x larger, and instantiating it (every new iterator, i.e. every epoch) slower.
     ann, act, val = (p[k] for k in ("rating_annotator", "rating_activation", "rating_valence"))
@@ -246,7 +249,9 @@ def annotator_dataset(data_dir: str, corpus: str, split: str, *,
     mean_rating = tf.math.divide_no_nan(tf.math.unsorted_segment_sum(ratings, rows, num_rows),
                                         tf.cast(count, tf.float32)[:, None])
     consensus = tf.stack([p["activation"], p["valence"]], axis=-1)
-    keep = count >= min_ratings
+    # Records kept for the categorical task only (e.g. IEMOCAP's partly missing or out-of-range
+    # ratings, annotators paper 3.1) are not the annotators task's.
+    keep = (count >= min_ratings) & tf.equal(p["annotator_excluded"], "")
     if split != "all":  # the shards are per split already; this guards a mixed shard
       keep &= tf.equal(p["split"], split)
     out = _keep_rows({

@@ -70,6 +70,9 @@ class Utterance:
   label_source: "intended" (the portrayed emotion), "majority" (the raters' vote), or "none".
   transcript_source: where ``transcript`` came from: "" (readers leave it empty: the corpus's own
     text, stored as TRANSCRIPT_FROM_CORPUS when there is text) or "asr:<model name>".
+  annotator_excluded: "" when the annotators task may use the utterance, else why it may not
+    (e.g. IEMOCAP ratings partly missing or outside 1-5, annotators paper 3.1): the record is
+    kept for the categorical (CWW) task and ``tfser.data.pipeline.annotator_dataset`` skips it.
   """
   corpus: str
   utterance_id: str
@@ -87,6 +90,7 @@ class Utterance:
   valence: float = math.nan
   dominance: float = math.nan
   ratings: List[Rating] = dataclasses.field(default_factory=list)
+  annotator_excluded: str = ""
 
   @property
   def label_index(self) -> int:
@@ -134,6 +138,7 @@ def to_example(utt: Utterance,
       "label": _bytes([utt.label]),
       "raw_label": _bytes([utt.raw_label]),
       "label_source": _bytes([utt.label_source]),
+      "annotator_excluded": _bytes([utt.annotator_excluded]),
       "label_index": _ints([utt.label_index]),
       "activation": _floats([utt.activation]),
       "valence": _floats([utt.valence]),
@@ -179,6 +184,9 @@ def feature_spec(feature_dims: Dict[str, int], with_ground_truth: bool = True):
   spec.update({k: tf.io.FixedLenFeature([], tf.string) for k in _SCALAR_STRINGS})
   # Optional (added later): older records lack it.
   spec["transcript_source"] = tf.io.FixedLenFeature([], tf.string, default_value="")
+  # Also optional (added in issue 15 without a version bump): a record written before it has none
+  # and parses as "" (usable), which it is: the readers then dropped such utterances instead.
+  spec["annotator_excluded"] = tf.io.FixedLenFeature([], tf.string, default_value="")
   spec.update({k: tf.io.FixedLenFeature([1], tf.float32)
                for k in ("activation", "valence", "dominance")})
   spec.update({k: tf.io.RaggedFeature(tf.float32) for k in _RATING_FLOATS})

@@ -15,7 +15,8 @@ subsets up around size n/2 and would shrink the spread of the means. Subset mean
 from single ratings (k = 1) to the utterance mean (k = n).
 
 The std is the population std (ddof=0) by default; ``std_ddof=1`` gives the Bessel-corrected
-sample std that the authors' PyTorch code (``torch.std``) uses. With ddof=1 a one-rater row has
+sample std that the authors' PyTorch code (``torch.std``) uses, and that the ground truth uses by
+default (``data_prep.ground_truth.GroundTruthConfig.std_ddof``, ``prepare --gt_std_ddof``). With ddof=1 a one-rater row has
 no sample std; tfser then uses 0 (the authors' code produced NaN there).
 
 Degenerate rows: one valid rater -> std 0, every point is that rating (clamped). No valid rater

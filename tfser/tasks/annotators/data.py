@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from tfser.data import pipeline
 from tfser.data import standardize as standardize_lib
+from tfser.data import test_sets
 from tfser.tasks.annotators.config import AnnotatorsConfig
 
 
@@ -28,6 +29,8 @@ class AnnotatorData:
   feature_mean: Optional[np.ndarray] = None  # [input_dim]; applied already, kept for export
   feature_std: Optional[np.ndarray] = None
   annotators: Tuple[str, ...] = ()  # the corpus's annotator ids, by head index
+  # What "test" and each zero-shot corpus are (tfser.data.test_sets), for results.json.
+  test_sets: Mapping[str, object] = dataclasses.field(default_factory=dict)
 
 
 def _standardizer(mean: np.ndarray, std: np.ndarray):
@@ -46,6 +49,8 @@ def load_data(config: AnnotatorsConfig) -> AnnotatorData:
   ratings (no annotators in its manifest) or an empty split.
   """
   manifest = pipeline.load_manifest(config.data_dir, config.corpus)
+  pipeline.check_ground_truth_settings(manifest, std_ddof=config.gt_std_ddof,
+                                       where=f"corpus {config.corpus} in {config.data_dir}")
   annotators = tuple(manifest.get("annotators") or ())
   if config.model != "baseline" and not annotators:
     raise ValueError(f"--corpus={config.corpus}: {config.data_dir}/{config.corpus}/manifest.json "
@@ -80,17 +85,28 @@ def load_data(config: AnnotatorsConfig) -> AnnotatorData:
                   deterministic=True)
     return ds
 
-  zero_shot = {}
+  zero_shot, zero_shot_sets = {}, {}
   for corpus in config.zero_shot_corpora:
     other = pipeline.load_manifest(config.data_dir, corpus)
+    pipeline.check_ground_truth_settings(other, std_ddof=config.gt_std_ddof,
+                                         where=f"zero-shot corpus {corpus} in {config.data_dir}")
     other_dims = pipeline.feature_dims(other, list(config.feature_names))
     if other_dims != dims:
       raise ValueError(f"zero-shot corpus {corpus}: features {other_dims} differ from the "
                        f"training corpus {config.corpus}'s {dims}")
-    zero_shot[corpus] = dataset(corpus, "all")
+    # The corpus's annotators test set (POD: Test1; IEM, MuSE: whole), defined in test_sets.
+    test_set = test_sets.held_out_test_set("annotators", corpus)
+    if config.zero_shot_split != "paper" and config.zero_shot_split != test_set.split:
+      test_set = dataclasses.replace(
+          test_set, split=config.zero_shot_split,
+          name=f"{corpus} split {config.zero_shot_split!r} (--zero_shot_split)")
+    zero_shot[corpus] = dataset(corpus, test_set.split)
+    zero_shot_sets[corpus] = test_set.as_json()
   return AnnotatorData(
       train=dataset(config.corpus, "train", train=True),
       validation=dataset(config.corpus, "validation"), test=dataset(config.corpus, "test"),
       num_annotators=len(annotators), input_dim=input_dim,
       feature_names=tuple(config.feature_names), zero_shot=zero_shot, feature_mean=mean,
-      feature_std=std, annotators=annotators)
+      feature_std=std, annotators=annotators,
+      test_sets={"test": test_sets.in_corpus_test_set("annotators", config.corpus).as_json(),
+                 "zero_shot": zero_shot_sets})

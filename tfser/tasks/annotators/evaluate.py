@@ -1,6 +1,7 @@
 """Evaluation of the annotators paper (section 3.4) over a whole split.
 
-For one dataset (a split of the training corpus, or a whole other corpus zero-shot) it returns:
+For one dataset (a split of the training corpus, or another corpus's test set zero-shot,
+``tfser.data.test_sets``) it returns:
 
 * ``tvd``, ``jsd``: mean total variation distance and Jensen-Shannon divergence (natural log)
   between the predicted and the ground-truth 4x4 distributions. Predicted distribution: the

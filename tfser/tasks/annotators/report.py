@@ -137,11 +137,16 @@ def table2(runs, corpus: str, out_prefix: str) -> List[str]:
                    for r in by_seed.values() for c in (r.get("zero_shot") or {})})
   if not tested:
     raise ValueError(f"runs trained on {corpus} have no zero-shot results (--zero_shot)")
+  # Each corpus's test set as the runs name it (results.json "test_sets", tfser.data.test_sets).
+  set_names = {c: test_set["name"] for key, by_seed in runs.items() if key[0] == corpus
+               for r in by_seed.values()
+               for c, test_set in ((r.get("test_sets") or {}).get("zero_shot") or {}).items()}
   header = ["Metric", "Dataset"] + [label for _, _, label in TABLE2_COLUMNS]
   rows = []
   for metric, name, higher in TABLE2_METRICS:
     for other in tested:
-      rows.append([name, other] + [
+      dataset = f"{other} ({set_names[other]})" if other in set_names else other
+      rows.append([name, dataset] + [
           _cell(runs, (corpus, model, objective), baseline_key, ["zero_shot", other], metric,
                 higher) for model, objective, _ in TABLE2_COLUMNS])
   title = (f"Table 2: zero-shot cross-corpus results of models trained on {corpus} (every head; "

@@ -14,11 +14,11 @@ validation batch), ``checkpoints/`` (``resume/``: the latest two resumable check
 ``final``: the network after training, with the best weights restored), ``results.json`` and
 ``saved_model/``.
 
-Feature standardisation (a tfser addition, on by default): features are z-normalised with the
+Feature standardisation (a tfser addition, off by default as the paper feeds the raw
+wav2vec2/BERT embeddings): with ``standardize_features`` the features are z-normalised with the
 training corpus's training-split mean/std from its manifest (the same constants for zero-shot
-corpora and inside the SavedModel). The paper feeds the raw wav2vec2/BERT embeddings, which are
-already of unit scale; the demo's IS10 features span several orders of magnitude and diverge
-under SGD without it. ``standardize_features=False`` gives the paper's raw input.
+corpora and inside the SavedModel). The demo's IS10 features span several orders of magnitude
+and diverge under SGD without it: ``--preset=synthetic_demo`` (config.PRESETS) turns it on.
 
 Resuming: a run killed at any point and started again with the same command (same ``out_dir``)
 ends with the same results and weights as an uninterrupted run (given op determinism,
@@ -220,6 +220,13 @@ def run(config: AnnotatorsConfig, *, data: Optional[AnnotatorData] = None,
       "config": dataclasses.asdict(config), "flags": dict(flags_used or {}),
       "num_annotators": data.num_annotators, "input_dim": data.input_dim,
       "feature_names": list(data.feature_names),
+      # The test split and each zero-shot corpus's test set, by name (tfser.data.test_sets).
+      "test_sets": dict(data.test_sets),
+      # The settings where tfser's defaults follow the paper, as this run used them (issue 15).
+      "paper_settings": {"preset": config.preset,
+                         "standardize_features": config.standardize_features,
+                         "diffkde_train_dtype": config.effective_train_dtype,
+                         "gt_std_ddof": config.gt_std_ddof},
       # Epochs of the whole run, a resumed one included; best_epoch is 0-based, the epoch whose
       # weights are evaluated (with restore_best_weights). train_seconds: this process's.
       "epochs": len(history.get("loss", [])), "steps_per_epoch": steps_per_epoch,

@@ -14,11 +14,13 @@ import dataclasses
 from typing import Dict, Optional, Tuple
 
 from tfser.core.flags import NO_FLAG
+from tfser.data import test_sets
 from tfser.core.flags import setting
 
 CORPORA = ("CRE", "IEM", "IMP", "POD")
-# Paper 3.2: the whole corpus is the test set for CRE, IEM and IMP; POD's test split for POD.
-HOLDOUT_SPLITS = {"CRE": "all", "IEM": "all", "IMP": "all", "POD": "test"}
+# Paper 3.2: the whole corpus is the test set for CRE, IEM and IMP; POD's test split (Test1 +
+# Test2) for POD. Defined once for every task in tfser.data.test_sets.
+HOLDOUT_SPLITS = test_sets.held_out_splits("cww")
 MODES = ("out_of_corpus", "within_corpus")
 DISTRIBUTE = ("none", "mirrored", "multi_worker")
 
@@ -134,7 +136,18 @@ class CwwConfig:
 
   @property
   def resolved_holdout_split(self) -> str:
-    return self.holdout_split or HOLDOUT_SPLITS.get(self.holdout, "all")
+    return self.holdout_split or self.holdout_test_set.split
+
+  @property
+  def holdout_test_set(self) -> "test_sets.TestSet":
+    """The paper's test set of the held-out corpus (tfser.data.test_sets); --holdout_split
+    replaces its split (and then its name)."""
+    paper = test_sets.held_out_test_set("cww", self.holdout)
+    if self.holdout_split and self.holdout_split != paper.split:
+      return dataclasses.replace(paper, split=self.holdout_split,
+                                 name=f"{self.holdout} cww_split {self.holdout_split!r} "
+                                      "(--holdout_split)")
+    return paper
 
   @property
   def training_corpora(self) -> Tuple[str, ...]:

@@ -304,6 +304,11 @@ def _train(config: CwwConfig, source, extra_callbacks: Sequence, verbose: int,
   results = {
       "task": "cww", "method": config.method, "mode": config.mode, "seed": config.seed,
       "holdout": config.holdout, "holdout_split": holdout_split, "holdout_ua": holdout_ua,
+      # What the holdout was tested on, by name (tfser.data.test_sets; a fold: its test part).
+      "holdout_test_set": (config.holdout_test_set.as_json() if fold is None else
+                           {"corpus": config.holdout, "split": holdout_split,
+                            "field": "cww_split", "name": f"{config.holdout} fold {fold.index} "
+                            "test part" if by_speaker else f"{config.holdout} test split"}),
       "holdout_utterances": int(len(labels)),
       # Within-corpus runs: the fold (index, count, rule) and the speakers of each part.
       "fold": fold.as_dict() if fold is not None else None,
