@@ -5,6 +5,7 @@ import csv
 import glob
 import json
 import os
+import shlex
 import tempfile
 from unittest import mock
 
@@ -251,8 +252,10 @@ class Table2ScriptTest(tf.test.TestCase):
     # PYTHON: lists experiments with the real interpreter, records every other command.
     fake = os.path.join(root, "python")
     with open(fake, "w") as f:
-      f.write(f'#!/usr/bin/env bash\ncase "$*" in *--list_experiments*) exec {sys.executable} '
-              f'"$@";; *--experiment=*) echo "$*" >> {calls};; esac\n')
+      # Quoted: a test temp dir may hold characters bash reads as redirections ("<string>").
+      f.write(f'#!/usr/bin/env bash\ncase "$*" in *--list_experiments*) exec '
+              f'{shlex.quote(sys.executable)} "$@";; *--experiment=*) echo "$*" >> '
+              f'{shlex.quote(calls)};; esac\n')
     os.chmod(fake, 0o755)
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     def run(**env):
@@ -280,8 +283,8 @@ class Table2ScriptTest(tf.test.TestCase):
     root = self.get_temp_dir()
     calls, fake = os.path.join(root, "calls.txt"), os.path.join(root, "python")
     with open(fake, "w") as f:  # real for "-c" (the methods' list), recorded otherwise
-      f.write(f'#!/usr/bin/env bash\ncase "$1" in -c) exec {sys.executable} "$@";; '
-              f'*) echo "$*" >> {calls};; esac\n')
+      f.write(f'#!/usr/bin/env bash\ncase "$1" in -c) exec {shlex.quote(sys.executable)} "$@";; '
+              f'*) echo "$*" >> {shlex.quote(calls)};; esac\n')
     os.chmod(fake, 0o755)
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     result = subprocess.run(
