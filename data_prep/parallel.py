@@ -45,17 +45,21 @@ def worker_items(items: Sequence[T], num_shards: int, shard_index: int) -> List[
 
 
 @contextlib.contextmanager
-def corpus_lock(lock_dir: str, corpus: str):
-  """An exclusive advisory lock on ``<lock_dir>/<corpus>.lock`` (fcntl: works across
-  processes and, where the file system supports it, across the nodes of a cluster). The lock
-  lives outside the build directory and the live output, which are switched by renames."""
-  path = lock_path(lock_dir, corpus)
+def file_lock(path: str):
+  """An exclusive advisory lock on the file ``path`` (created if missing; fcntl: works across
+  processes and, where the file system supports it, across the nodes of a cluster)."""
   with open(path, "a") as f:
     fcntl.flock(f.fileno(), fcntl.LOCK_EX)
     try:
       yield
     finally:
       fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def corpus_lock(lock_dir: str, corpus: str):
+  """The corpus's lock, ``<lock_dir>/<corpus>.lock``: outside the build directory and the live
+  output, which are switched by renames."""
+  return file_lock(lock_path(lock_dir, corpus))
 
 
 def lock_path(lock_dir: str, corpus: str) -> str:

@@ -11,9 +11,7 @@ finished one does nothing. ``--corpus=demo`` generates the five synthetic demo c
 ``--root`` and prepares them all. Launchers call :func:`ensure_demo_data`.
 """
 
-import contextlib
 import dataclasses
-import fcntl
 import json
 import os
 import sys
@@ -215,15 +213,9 @@ def _demo_ready(data_dir: str, codes: Sequence[str], features: Sequence[str], se
   return True
 
 
-@contextlib.contextmanager
 def _locked(path: str):
   """An exclusive advisory lock, so two launchers preparing the demo at once do not collide."""
-  with open(path, "a") as f:
-    fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-    try:
-      yield
-    finally:
-      fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+  return parallel.file_lock(path)
 
 
 def ensure_demo_data(demo_dir: str, features: Sequence[str] = ("is10",), seed: int = 0,
