@@ -85,6 +85,28 @@ def _write_tfrecords(data_dir, corpus, seed):
 
 class AnnotatorsMultiTest(tf.test.TestCase):
 
+  def test_pod_holdout_is_scored_on_its_annotators_test_set(self):
+    # Issue 15 item 1: a held-out MSP-Podcast is Test1 (records with split "test"), not every
+    # split; IEM stays whole. The split asked of the pipeline comes from tfser.data.test_sets.
+    for holdout, split in (("POD", "test"), ("IEM", "all")):
+      asked = []
+      noise = {"A": 0.1, "B": 0.1, holdout: 0.1}
+      corpora = {name: make_corpus(num_annotators=6, input_dim=8, gt_grid=32, sizes=SPLITS,
+                                   noise=n, seed=10 + i)
+                 for i, (name, n) in enumerate(noise.items())}
+
+      def dataset(corpus, split_name, shuffle=False, seed=0, repeat=False,
+                  drop_remainder=False, corpora=corpora, asked=asked):
+        asked.append((corpus, split_name))
+        arrays = corpora[corpus].arrays["test" if split_name == "all" else split_name]
+        ds = tf.data.Dataset.from_tensor_slices(arrays)
+        return (ds.repeat() if repeat else ds).batch(32, drop_remainder=drop_remainder)
+
+      data_lib.assemble(dataset, {c: [f"r{k}" for k in range(6)] for c in ("A", "B")}, holdout,
+                        batch_size=32, seed=0, max_steps_per_epoch=0, input_dim=8,
+                        feature_names=("synthetic",))
+      self.assertEqual([s for c, s in asked if c == holdout], [split], holdout)
+
   def test_launcher_end_to_end_on_tfrecords(self):
     data_dir, out_dir = tempfile.mkdtemp(), tempfile.mkdtemp()
     for seed, corpus in enumerate(("IEM", "IMP", "POD")):
@@ -115,6 +137,9 @@ class AnnotatorsMultiTest(tf.test.TestCase):
       for corpus in ("IMP", "POD"):
         self.assertTrue(np.isfinite(results["in_corpus"][corpus]["test"][key]), key)
     self.assertEqual(results["zero_shot"]["IEM"]["utterances"], 128)
+    # The holdout is scored on its annotators test set (tfser.data.test_sets: IEM whole).
+    self.assertEqual(results["holdout_test_set"]["split"], "all")
+    self.assertEqual(results["holdout_test_set"]["corpus"], "IEM")
     # TensorBoard has the weights per corpus.
     events = "".join(open(os.path.join(root, name), "rb").read().decode("latin-1")
                      for root, _, names in os.walk(os.path.join(out_dir, "tensorboard"))

@@ -22,6 +22,7 @@ import tensorflow as tf
 from tfser.core import corpus_weights as corpus_weights_lib
 from tfser.data import pipeline
 from tfser.data import standardize as standardize_lib
+from tfser.data import test_sets
 from tfser.tasks.annotators_multi.config import AnnotatorsMultiConfig
 
 SEPARATOR = "/"
@@ -72,7 +73,7 @@ class MultiCorpusData:
   validation: tf.data.Dataset  # the training corpora's validation splits, one after another
   validation_by_corpus: Dict[str, tf.data.Dataset]
   test: Dict[str, tf.data.Dataset]
-  holdout: tf.data.Dataset  # split "all"
+  holdout: tf.data.Dataset  # the holdout's annotators test set (tfser.data.test_sets)
   num_annotators: int
   input_dim: int
   feature_names: Tuple[str, ...]
@@ -172,7 +173,7 @@ def assemble(dataset: Callable[..., tf.data.Dataset], annotators: Mapping[str, S
   return MultiCorpusData(
       corpora=corpora, train=train.prefetch(tf.data.AUTOTUNE), steps_per_epoch=steps,
       train_eval=train_eval, validation=validation, validation_by_corpus=validation_by_corpus,
-      test={c: namespaced(c, "test") for c in corpora}, holdout=namespaced(holdout, "all"),
+      test={c: namespaced(c, "test") for c in corpora}, holdout=namespaced(holdout, test_sets.held_out_test_set("annotators", holdout).split),
       num_annotators=len(names), input_dim=input_dim, feature_names=feature_names,
       annotators=tuple(names), offsets=offsets, feature_mean=feature_mean,
       feature_std=feature_std)

@@ -6,7 +6,8 @@ and for MT / one-hot the annotator-level CCCs.
 
 * ``in_corpus[<corpus>]``: each training corpus's validation and test split, with the
   utterance's own annotators' heads (the namespaced rows of that corpus).
-* ``zero_shot[<holdout>]``: the holdout whole, with every head of every training corpus.
+* ``zero_shot[<holdout>]``: the holdout's annotators test set (``tfser.data.test_sets``: POD
+  Test1, IEM and MuSE whole), with every head of every training corpus.
 * :func:`corpus_fit`: U_d of Eq. 3 on a corpus's training split: 1 - mean TVD, or the mean of the
   activation and valence consensus CCCs clipped to [0, 1] (so Eq. 3's (1 - U_d) stays in [0, 1];
   a negative CCC fits as badly as no agreement).

@@ -33,6 +33,7 @@ from tfser.core import flags as config_flags
 from tfser.core import resumable
 from tfser.core import run as run_lib
 from tfser.core import run_guard
+from tfser.data import test_sets
 from tfser.tasks.annotators import train as annotators_train
 from tfser.tasks.annotators_multi import evaluate as evaluate_lib
 from tfser.tasks.annotators_multi.config import AnnotatorsMultiConfig
@@ -97,6 +98,7 @@ def run(config: AnnotatorsMultiConfig, *, data: Optional[MultiCorpusData] = None
   results = {
       "task": TASK, "mode": config.mode, "seed": config.seed, "gt_seed": config.effective_gt_seed,
       "holdout": config.holdout, "training_corpora": list(data.corpora),
+      "holdout_test_set": test_sets.held_out_test_set("annotators", config.holdout).as_json(),
       "model": config.model, "objective": config.objective, "weighting": config.weighting,
       "fit_metric": config.fit_metric, "lambda_w": config.lambda_w,
       "config": dataclasses.asdict(config), "flags": dict(flags_used or {}),
