@@ -9,12 +9,15 @@ The std is the sample standard deviation (ddof=1) over seeds; the t-test is
 ``scipy.stats.ttest_rel`` (two-sided) on seed-paired values, significant at ``alpha``.
 """
 
+import collections
 import csv
 import dataclasses
+import glob
+import json
 import math
 import os
 import tempfile
-from typing import List, Optional, Sequence, Union
+from typing import Callable, Dict, Hashable, List, Optional, Sequence, Union
 
 import numpy as np
 from scipy import stats
@@ -117,3 +120,33 @@ def write_table(path_prefix: str, header: Sequence[str], rows: Sequence[Sequence
     os.replace(tmp, path_prefix + suffix)
     paths.append(path_prefix + suffix)
   return paths
+
+
+def results_files(root: str) -> List[str]:
+  """Every ``results.json`` under ``root`` (any depth), sorted."""
+  return sorted(glob.glob(os.path.join(root, "**", "results.json"), recursive=True))
+
+
+def load_task_runs(root: str, task: str,
+                   key_of: Callable[[dict], Hashable]) -> Dict[Hashable, Dict[int, dict]]:
+  """{key_of(results): {seed: results}} of the ``task``'s results.json files under ``root``.
+
+  Files of other tasks are skipped. ValueError names the file that is not JSON, or both files
+  when two runs claim the same key and seed.
+  """
+  runs: Dict[Hashable, Dict[int, dict]] = collections.defaultdict(dict)
+  origin = {}
+  for path in results_files(root):
+    with open(path) as f:
+      try:
+        results = json.load(f)
+      except ValueError as e:
+        raise ValueError(f"{path}: not valid JSON: {e}") from None
+    if results.get("task") != task:
+      continue
+    key, seed = key_of(results), int(results["seed"])
+    if seed in runs[key]:
+      raise ValueError(f"two runs of {key} with seed {seed}: {origin[(key, seed)]} and {path}")
+    runs[key][seed] = results
+    origin[(key, seed)] = path
+  return dict(runs)

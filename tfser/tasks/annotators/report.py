@@ -19,11 +19,7 @@ MT-12 (Task 1+2); one table per training corpus.
 """
 
 import argparse
-import collections
-import glob
-import json
 import math
-import os
 import sys
 from typing import Dict, List, Sequence, Tuple
 
@@ -51,29 +47,13 @@ def load_runs(root: str) -> Dict[RunKey, Dict[int, dict]]:
 
   Raises ValueError when none is found or two runs claim the same key and seed (naming both).
   """
-  paths = sorted(glob.glob(os.path.join(root, "**", "results.json"), recursive=True))
-  if not paths:
+  if not report.results_files(root):
     raise ValueError(f"no results.json under {root}")
-  runs: Dict[RunKey, Dict[int, dict]] = collections.defaultdict(dict)
-  origin = {}
-  for path in paths:
-    with open(path) as f:
-      try:
-        results = json.load(f)
-      except ValueError as e:
-        raise ValueError(f"{path}: not valid JSON: {e}") from None
-    if results.get("task") != "annotators":
-      continue
-    config = results["config"]
-    key = (config["corpus"], config["model"], config["objective"])
-    seed = int(results["seed"])
-    if seed in runs[key]:
-      raise ValueError(f"two runs of {key} with seed {seed}: {origin[key + (seed,)]} and {path}")
-    runs[key][seed] = results
-    origin[key + (seed,)] = path
+  runs = report.load_task_runs(root, "annotators", lambda r: (
+      r["config"]["corpus"], r["config"]["model"], r["config"]["objective"]))
   if not runs:
     raise ValueError(f"no annotators-task results.json under {root}")
-  return dict(runs)
+  return runs
 
 
 def _values(by_seed: Dict[int, dict], seeds: Sequence[int], section: Sequence[str],

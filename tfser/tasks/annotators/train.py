@@ -38,7 +38,7 @@ import dataclasses
 import logging
 import os
 import time
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -63,6 +63,25 @@ _LOG = logging.getLogger(__name__)
 # Settings that cannot change a run's result: a run directory resumes whatever they are (the
 # data's identity is compared by manifest, not by path; tfser.core.run_guard).
 RESUME_IGNORES = ("out_dir", "data_dir", "export", "verbose", "checkpoint_every_batches")
+
+
+def fit_and_keep_final(task_model: AnnotatorTaskModel, stream: tf.data.Dataset, callbacks,
+                       run_dir: train_common.RunDirectory, *, steps_per_epoch: int,
+                       max_epochs: int, validation_data, validation_steps: int,
+                       verbose: int) -> Tuple[int, int, float]:
+  """The resumable fit with an annotator task's callbacks (``_callbacks``), then the trained
+  network's final checkpoint. A finished run fits for zero epochs, which applies the restored
+  state and early stopping's best weights. Returns (restored epoch, step, training seconds)."""
+  start = time.time()
+  epoch, step, _ = resumable.fit(
+      task_model, stream, checkpoint=callbacks.checkpoint, steps_per_epoch=steps_per_epoch,
+      max_epochs=max_epochs, stopped=lambda: callbacks.stopper.stopped_epoch >= 0,
+      callbacks=callbacks.ordered, refit_finished=True, validation_data=validation_data,
+      validation_steps=validation_steps, verbose=verbose)
+  train_seconds = time.time() - start
+  tf.train.Checkpoint(network=task_model.network).write(
+      os.path.join(run_dir.checkpoints, "final"))
+  return epoch, step, train_seconds
 
 
 def build_task_model(config: AnnotatorsConfig, data: AnnotatorData, *,
@@ -203,16 +222,10 @@ def run(config: AnnotatorsConfig, *, data: Optional[AnnotatorData] = None,
   # to the restored position and start the epoch at the restored step. A finished run (stopped
   # early, or all epochs done) fits for zero epochs: that applies the restored state and early
   # stopping's best weights, and re-evaluates.
-  start = time.time()
-  epoch, step, _ = resumable.fit(
-      task_model, data.train.repeat(), checkpoint=callbacks.checkpoint,
-      steps_per_epoch=steps_per_epoch, max_epochs=config.max_epochs,
-      stopped=lambda: callbacks.stopper.stopped_epoch >= 0, callbacks=callbacks.ordered,
-      refit_finished=True, validation_data=data.validation, validation_steps=validation_steps,
-      verbose=config.verbose)
-  train_seconds = time.time() - start
-  tf.train.Checkpoint(network=task_model.network).write(
-      os.path.join(run_dir.checkpoints, "final"))
+  epoch, step, train_seconds = fit_and_keep_final(
+      task_model, data.train.repeat(), callbacks, run_dir, steps_per_epoch=steps_per_epoch,
+      max_epochs=config.max_epochs, validation_data=data.validation,
+      validation_steps=validation_steps, verbose=config.verbose)
 
   stopper, history = callbacks.stopper, callbacks.history.history
   results = {

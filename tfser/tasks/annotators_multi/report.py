@@ -17,13 +17,10 @@ for the settings that trained on it).
 """
 
 import argparse
-import collections
-import glob
-import json
 import math
 import os
 import sys
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 from tfser.core import report
 from tfser.tasks.annotators.experiments import TABLE2_COLUMNS
@@ -46,23 +43,8 @@ def setting_of(results: dict) -> str:
 def load_runs(root: str) -> Dict[RunKey, Dict[int, dict]]:
   """{(holdout, setting, model, objective): {seed: results}} under ``root`` (any depth); empty
   when none. ValueError names both files when two runs claim the same key and seed."""
-  runs: Dict[RunKey, Dict[int, dict]] = collections.defaultdict(dict)
-  origin = {}
-  for path in sorted(glob.glob(os.path.join(root, "**", "results.json"), recursive=True)):
-    with open(path) as f:
-      try:
-        results = json.load(f)
-      except ValueError as e:
-        raise ValueError(f"{path}: not valid JSON: {e}") from None
-    if results.get("task") != "annotators_multi":
-      continue
-    key = (results["holdout"], setting_of(results), results["model"], results["objective"])
-    seed = int(results["seed"])
-    if seed in runs[key]:
-      raise ValueError(f"two runs of {key} with seed {seed}: {origin[key + (seed,)]} and {path}")
-    runs[key][seed] = results
-    origin[key + (seed,)] = path
-  return dict(runs)
+  return report.load_task_runs(root, "annotators_multi", lambda r: (
+      r["holdout"], setting_of(r), r["model"], r["objective"]))
 
 
 def _value(results: dict, section: Tuple[str, ...], metric: str) -> float:

@@ -21,8 +21,6 @@ zipped stream is deterministic per seed and skipped to the restored step).
 """
 
 import dataclasses
-import os
-import time
 from typing import Any, Dict, Mapping, Optional, Sequence
 
 import tfser  # noqa: F401  (Keras flavour before TensorFlow)
@@ -30,7 +28,6 @@ import tensorflow as tf
 
 from tfser.core import corpus_weights as corpus_weights_lib
 from tfser.core import flags as config_flags
-from tfser.core import resumable
 from tfser.core import run as run_lib
 from tfser.core import run_guard
 from tfser.data import test_sets
@@ -83,16 +80,10 @@ def run(config: AnnotatorsMultiConfig, *, data: Optional[MultiCorpusData] = None
       extra_state={"corpus_weights": weights_cb})
   # pylint: enable=protected-access
 
-  start = time.time()
-  epoch, step, _ = resumable.fit(
-      task_model, data.train, checkpoint=callbacks.checkpoint,
-      steps_per_epoch=data.steps_per_epoch, max_epochs=config.max_epochs,
-      stopped=lambda: callbacks.stopper.stopped_epoch >= 0, callbacks=callbacks.ordered,
-      refit_finished=True, validation_data=data.validation, validation_steps=validation_steps,
-      verbose=config.verbose)
-  train_seconds = time.time() - start
-  tf.train.Checkpoint(network=task_model.network).write(
-      os.path.join(run_dir.checkpoints, "final"))
+  epoch, step, train_seconds = annotators_train.fit_and_keep_final(
+      task_model, data.train, callbacks, run_dir, steps_per_epoch=data.steps_per_epoch,
+      max_epochs=config.max_epochs, validation_data=data.validation,
+      validation_steps=validation_steps, verbose=config.verbose)
 
   stopper, history = callbacks.stopper, callbacks.history.history
   results = {
