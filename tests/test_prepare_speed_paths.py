@@ -19,20 +19,10 @@ from data_prep import parallel
 from data_prep import progress
 from data_prep import write_tfrecords
 from tests import write_tfrecords_fixtures as fx
+from tests.test_write_tfrecords import _files as _tree  # {relative path: bytes}, hidden too
 
 # A small grid keeps these tests quick; the paths are the same as at 512.
 SMALL_GT = gtm.GroundTruthConfig(grid_size=64, kde_batch=8, jit=False, threads=1)
-
-
-def _tree(directory):
-  """{relative path: bytes} of every file under ``directory``."""
-  out = {}
-  for root, _, files in os.walk(directory):
-    for name in files:
-      path = os.path.join(root, name)
-      with open(path, "rb") as f:
-        out[os.path.relpath(path, directory)] = f.read()
-  return out
 
 
 class ShardedPrepareTest(tf.test.TestCase):
