@@ -26,9 +26,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SPLITS = (("train", 64), ("validation", 32), ("test", 32))
 
 
-def _in_memory(noise, *, holdout="H", batch_size=32, seed=0, max_steps_per_epoch=0):
-  """MultiCorpusData over make_corpus corpora {name: rating noise}; the last one held out."""
-  corpora = {name: make_corpus(num_annotators=6, input_dim=8, gt_grid=32, sizes=SPLITS,
+def _in_memory(noise, *, holdout="H", batch_size=32, seed=0, max_steps_per_epoch=0,
+               train_sizes=None, input_dim=8, **assemble_kwargs):
+  """MultiCorpusData over make_corpus corpora {name: rating noise}; the last one held out.
+  train_sizes: {name: training utterances} other than SPLITS' 64."""
+  corpora = {name: make_corpus(num_annotators=6, input_dim=input_dim, gt_grid=32,
+                               sizes=(("train", (train_sizes or {}).get(name, 64)),) + SPLITS[1:],
                                noise=n, seed=10 + i)
              for i, (name, n) in enumerate(noise.items())}
 
@@ -45,8 +48,8 @@ def _in_memory(noise, *, holdout="H", batch_size=32, seed=0, max_steps_per_epoch
 
   training = {c: [f"r{k}" for k in range(6)] for c in noise if c != holdout}
   return data_lib.assemble(dataset, training, holdout, batch_size=batch_size, seed=seed,
-                           max_steps_per_epoch=max_steps_per_epoch, input_dim=8,
-                           feature_names=("synthetic",))
+                           max_steps_per_epoch=max_steps_per_epoch, input_dim=input_dim,
+                           **{"feature_names": ("synthetic",), **assemble_kwargs})
 
 
 def _config(out_dir, **kwargs):
@@ -60,7 +63,9 @@ def _config(out_dir, **kwargs):
 
 def _run(config, data_kwargs, *callbacks):
   run_lib.configure_runtime(config.seed, deterministic=True)
-  return train.run(config, data=_in_memory(**data_kwargs), extra_callbacks=list(callbacks))
+  data = _in_memory(**data_kwargs, merged=config.weighting == "merged",
+                    fit_max_utterances=config.fit_max_utterances)
+  return train.run(config, data=data, extra_callbacks=list(callbacks))
 
 
 def _write_tfrecords(data_dir, corpus, seed):
@@ -194,7 +199,8 @@ class AnnotatorsMultiTest(tf.test.TestCase):
         corpora = ["IMP"] if setting == "single" else ["IMP", "POD"]
         metrics = {"tvd": value, "jsd": 0.3, "consensus_ccc_act": 0.2, "consensus_ccc_val": 0.1}
         results = {"task": "annotators_multi", "holdout": "IEM", "training_corpora": corpora,
-                   "weighting": "cww" if setting == "weighted" else "none", "fit_metric": "tvd",
+                   "weighting": "cww" if setting == "weighted" else "merged",
+                   "fit_metric": "tvd",
                    "model": "mt", "objective": "task1+2", "seed": seed,
                    "zero_shot": {"IEM": metrics},
                    "in_corpus": {c: {"test": metrics} for c in corpora}}
@@ -208,6 +214,58 @@ class AnnotatorsMultiTest(tf.test.TestCase):
     self.assertLess(p_value, 0.05)
     self.assertIn(f"| weighted | MT-12 | 3 | .500 \u00b1 .010* |", table)
     self.assertIn("| single: IMP | MT-12 | 3 | .610 \u00b1 .010 |", table)
+
+  def test_merged_stream_mixes_the_corpora_in_proportion_to_their_sizes(self):
+    # A: 96 training utterances (head rows 0-5), B: 32 (rows 6-11). One epoch of the merged
+    # stream is one full shuffle of all 128: every utterance once, 3:1, mixed within batches.
+    data = _in_memory({"A": 0.1, "B": 0.1, "H": 0.1}, batch_size=16,
+                      train_sizes={"A": 96, "B": 32}, merged=True)
+    self.assertEqual((data.stream_corpora, data.steps_per_epoch), (("merged",), 128 // 16))
+    self.assertEqual(data.train_sizes, {"A": 96, "B": 32})
+    epochs = []
+    for _ in range(2):
+      batches = list(data.train.take(data.steps_per_epoch).as_numpy_iterator())
+      data.train = data.train.skip(data.steps_per_epoch)
+      rows = [(b["merged"]["utterance_id"][i], b["merged"]["annotator_ids"][i, 0] >= 6)
+              for b in batches for i in range(16)]
+      from_b = np.array([is_b for _, is_b in rows])
+      self.assertEqual(len({(u, is_b) for u, is_b in rows}), 128)  # each utterance once
+      self.assertEqual(from_b.sum(), 32)
+      per_batch = from_b.reshape(8, 16).mean(1)
+      self.assertGreater(((per_batch > 0) & (per_batch < 1)).sum(), 5, per_batch)
+      self.assertFalse(from_b[:96].sum() == 0)  # not A then B
+      epochs.append([u for u, _ in rows])
+    self.assertNotEqual(epochs[0], epochs[1])  # reshuffled every pass
+    # The zipped stream, by contrast, takes one minibatch of each per step: B as often as A.
+    zipped = _in_memory({"A": 0.1, "B": 0.1, "H": 0.1}, batch_size=16,
+                        train_sizes={"A": 96, "B": 32})
+    self.assertEqual((zipped.stream_corpora, zipped.steps_per_epoch), (("A", "B"), 2))
+
+  def test_merged_run_trains_on_one_stream_and_logs_every_corpus_fit(self):
+    results = _run(_config(tempfile.mkdtemp(), max_epochs=1, weighting="merged"),
+                   dict(noise={"A": 0.1, "B": 0.5, "H": 0.1}, train_sizes={"A": 96, "B": 32}))
+    self.assertEqual(results["mode"], "merged")
+    self.assertEqual(results["steps_per_epoch"], 128 // 32)
+    self.assertEqual(results["corpus_weights"], {"merged": 1.0})
+    entry = results["corpus_weights_history"][0]
+    self.assertEqual(sorted(entry), ["epoch", "fit_A", "fit_B", "weight_merged"])
+    self.assertTrue(np.isfinite(results["history"]["loss"][0]))
+    self.assertEqual(sorted(results["in_corpus"]), ["A", "B"])
+
+  def test_fit_subset_is_fixed_per_seed(self):
+    data = _in_memory({"A": 0.1, "B": 0.1, "H": 0.1}, batch_size=16,
+                      train_sizes={"A": 96, "B": 32}, fit_max_utterances=40)
+    ids = {c: [list(np.concatenate([b["utterance_id"] for b in ds.as_numpy_iterator()]))
+               for _ in range(2)] for c, ds in data.train_eval.items()}
+    self.assertLen(ids["A"][0], 40)  # 40 of A's 96, the same on every pass
+    self.assertEqual(ids["A"][0], ids["A"][1])
+    self.assertEqual(ids["A"][0], sorted(ids["A"][0]))  # in file order
+    self.assertLen(set(ids["A"][0]), 40)
+    self.assertLen(ids["B"][0], 32)  # smaller than the cap: all of it
+    other = _in_memory({"A": 0.1, "B": 0.1, "H": 0.1}, batch_size=16,
+                       train_sizes={"A": 96, "B": 32}, fit_max_utterances=40, seed=1)
+    self.assertNotEqual(
+        list(np.concatenate([b["utterance_id"] for b in other.train_eval["A"]])), ids["A"][0])
 
   def test_holdout_in_training_corpora_is_a_clear_error(self):
     with self.assertRaisesRegex(ValueError, "--holdout=H is also in --training_corpora"):

@@ -10,6 +10,9 @@ training corpus's fit by its unweighted accuracy (the paper), ``tfser.tasks.anno
   (a corpus with nothing to score) takes the mean of the finite ones; all NaN: all ones.
 * :func:`zipped_corpus_stream`: Algorithm 1's data, one minibatch per corpus per step; an epoch
   is as many steps as the smallest corpus has minibatches.
+* :func:`merged_corpus_stream`: the comparison without corpus weights, the training corpora
+  merged into one shuffled stream (the CWW paper's "merged corpora" system, and
+  annotators_multi's merged setting): a minibatch mixes the corpora in proportion to their sizes.
 * :class:`CorpusWeightsCallback`: Algorithm 1, line 8: at every epoch end measures every
   corpus's fit, recomputes Eq. 3 into the variable the train step reads, logs both per corpus
   (``<fit_name>_<corpus>``, ``<weight_name>_<corpus>``: TensorBoard shows them per epoch) and
@@ -69,6 +72,36 @@ def zipped_corpus_stream(make_stream: Callable[[str, int], tf.data.Dataset],
   if max_steps_per_epoch:
     steps = min(steps, max_steps_per_epoch)
   return tf.data.Dataset.zip(streams), steps
+
+
+def merged_corpus_stream(rows: Callable[[str], tf.data.Dataset], sizes: Mapping[str, int],
+                         batch_size: int, *, seed: int, max_steps_per_epoch: int = 0,
+                         padded: bool = False) -> Tuple[tf.data.Dataset, int]:
+  """(endless dataset of minibatches, steps per epoch) of the training corpora merged.
+
+  rows(corpus): the corpus's training utterances one at a time (unbatched), in a fixed order;
+  sizes: their counts, in the merge order. The corpora's rows are concatenated, cached, shuffled
+  with a buffer of all of them (a full shuffle, reshuffled every pass, seeded by ``seed``:
+  deterministic, so a resumed run skips it to its step), repeated and batched with
+  drop_remainder (``padded``: ``padded_batch``, for rows of different lengths such as the
+  annotator ratings). An epoch is total // batch_size steps (capped by max_steps_per_epoch when
+  > 0). Raises ValueError when the corpora together hold fewer than one minibatch.
+  """
+  total = int(sum(sizes.values()))
+  if total < batch_size:
+    raise ValueError(f"the merged training corpora hold {total} utterances ({dict(sizes)}), "
+                     f"fewer than one minibatch of {batch_size}")
+  corpora = list(sizes)
+  merged = rows(corpora[0])
+  for corpus in corpora[1:]:
+    merged = merged.concatenate(rows(corpus))
+  merged = merged.cache().shuffle(total, seed=seed, reshuffle_each_iteration=True).repeat()
+  merged = (merged.padded_batch(batch_size, drop_remainder=True) if padded
+            else merged.batch(batch_size, drop_remainder=True))
+  steps = total // batch_size
+  if max_steps_per_epoch:
+    steps = min(steps, max_steps_per_epoch)
+  return merged, steps
 
 
 class CorpusWeightsCallback(tf.keras.callbacks.Callback):

@@ -19,7 +19,6 @@ from absl import logging
 from tfser.core import flags as config_flags
 from tfser.launchers import common  # noqa: F401  (shared flags: data_dir, out_dir, seed, ...)
 from tfser.tasks.annotators.config import AnnotatorsConfig
-from tfser.tasks.annotators.config import PRESETS
 
 FLAGS = flags.FLAGS
 
@@ -50,25 +49,10 @@ def _data_dir_and_features():
 
 def config_from_flags():
   """The AnnotatorsConfig of the parsed flags (ValueError naming the flag when one is bad)."""
-  from tfser.data import pipeline  # pylint: disable=g-import-not-at-top
   data_dir, features = _data_dir_and_features()
-  values = config_flags.values_from_flags(AnnotatorsConfig)
-  # --preset: its settings unless the flag itself was given (an explicit flag overrides it).
-  for field, value in PRESETS[values["preset"]].items():
-    if not FLAGS[field].present:
-      values[field] = value
-  for flag, corpora in (("corpus", [FLAGS.corpus]), ("zero_shot", FLAGS.zero_shot)):
-    for corpus in corpora:
-      try:
-        manifest = pipeline.load_manifest(data_dir, corpus)
-        # Ground truth made with other upsampling settings than the run's: refused (issue 15).
-        pipeline.check_ground_truth_settings(manifest, std_ddof=values["gt_std_ddof"],
-                                             where=f"corpus {corpus} in {data_dir}")
-      except (FileNotFoundError, ValueError) as e:
-        raise ValueError(f"--{flag}={corpus}: {e}") from None
-  if not FLAGS.data_dir and values["preset"] != "synthetic_demo":
-    logging.warning("the embedded demo with --preset=%s: raw IS10 features may diverge under "
-                    "SGD; the demo commands use --preset=synthetic_demo", values["preset"])
+  values = common.annotator_settings(
+      config_flags.values_from_flags(AnnotatorsConfig), data_dir,
+      {"corpus": [FLAGS.corpus], "zero_shot": FLAGS.zero_shot})
   objective = values["objective"]
   if values["model"] == "baseline":
     objective = "baseline"

@@ -3,9 +3,11 @@
 
     python -m tfser.launch --task=annotators_multi --holdout=IEM --model=mt --objective=task1+2
 
-Trains on every dimensional corpus of --data_dir except --holdout (or --training_corpora), one
-minibatch per corpus per step, with CWW corpus weights (--weighting=cww, --fit_metric,
---lambda_w) or none (--weighting=none); tests the holdout zero-shot. Without --data_dir the
+Trains on every dimensional corpus of --data_dir except --holdout (or --training_corpora): one
+minibatch per corpus per step with CWW corpus weights (--weighting=cww, --fit_metric,
+--lambda_w) or every weight 1 (--weighting=equal), or the corpora merged into one shuffled
+stream (--weighting=merged); tests the holdout zero-shot. --preset as the annotators task
+(--preset=synthetic_demo for the demo). Without --data_dir the
 embedded demo (IMP, POD, IEM stand-ins; IS10 features) is prepared under --demo_dir and
 --features falls back to its IS10. The flags are generated from AnnotatorsMultiConfig (the
 annotators task's settings and defaults plus the corpus weighting; ``tfser.core.flags``).
@@ -51,7 +53,9 @@ def config_from_flags() -> AnnotatorsMultiConfig:
     corpora = data_lib.training_corpora(data_dir, FLAGS.holdout, tuple(FLAGS.training_corpora))
   except FileNotFoundError as e:
     raise ValueError(f"--training_corpora={','.join(FLAGS.training_corpora)}: {e}") from None
-  values = config_flags.values_from_flags(AnnotatorsMultiConfig)
+  values = common.annotator_settings(
+      config_flags.values_from_flags(AnnotatorsMultiConfig), data_dir,
+      {"holdout": [FLAGS.holdout], "training_corpora": corpora})
   if values["model"] == "baseline":
     values["objective"] = "baseline"
   elif values["objective"] == "baseline":

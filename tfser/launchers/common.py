@@ -7,7 +7,7 @@ each task's module under a task-specific name, never here.
 """
 
 import os
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from absl import flags
 
@@ -38,6 +38,36 @@ flags.DEFINE_bool("restart", False,
                   "saved_model/ and results.json first (other files there stay). Without it, an "
                   "--out_dir holding a run resumes it when the settings match, else stops with "
                   "the differences.")
+
+
+def annotator_settings(values: dict, data_dir: str,
+                       corpora_by_flag: Mapping[str, Sequence[str]]) -> dict:
+  """Both annotator tasks' --preset and ground-truth check (issue 15), on ``values`` in place.
+
+  values: the config values of the parsed flags; a preset's settings replace those whose flag
+  was not given (an explicit flag overrides the preset). corpora_by_flag: {flag: corpora it
+  names}; a corpus whose ground truth was made with another --gt_std_ddof is refused
+  (ValueError naming the flag and the corpus). The embedded demo without
+  --preset=synthetic_demo gets a warning (raw IS10 diverges under SGD). Returns ``values``.
+  """
+  from absl import logging  # pylint: disable=g-import-not-at-top
+  from tfser.data import pipeline  # pylint: disable=g-import-not-at-top
+  from tfser.tasks.annotators.config import PRESETS  # pylint: disable=g-import-not-at-top
+  for field, value in PRESETS[values["preset"]].items():
+    if not FLAGS[field].present:
+      values[field] = value
+  for flag, corpora in corpora_by_flag.items():
+    for corpus in corpora:
+      try:
+        manifest = pipeline.load_manifest(data_dir, corpus)
+        pipeline.check_ground_truth_settings(manifest, std_ddof=values["gt_std_ddof"],
+                                             where=f"corpus {corpus} in {data_dir}")
+      except (FileNotFoundError, ValueError) as e:
+        raise ValueError(f"--{flag}={corpus}: {e}") from None
+  if not FLAGS.data_dir and values["preset"] != "synthetic_demo":
+    logging.warning("the embedded demo with --preset=%s: raw IS10 features may diverge under "
+                    "SGD; the demo commands use --preset=synthetic_demo", values["preset"])
+  return values
 
 
 def data_dir_in_use():

@@ -2,12 +2,22 @@
 DiffKDE, SGD; ``tfser.tasks.annotators.config``) plus the corpora and the corpus weighting.
 
 One run trains on ``training_corpora`` (default: every corpus of the data directory with
-individual ratings except the holdout) and tests the holdout zero-shot (the whole corpus, every
-head). ``weighting``: "cww" = CWW Eq. 2 with Eq. 3's weights recomputed at every epoch end from
-each training corpus's fit on its training split (``fit_metric``: 1 - TVD, or the consensus CCC
-(mean of activation and valence, clipped to [0, 1]: a negative CCC fits as badly as 0)); "none"
-= the same zipped stream with every weight 1 (the corpora merged with equal say, Eq. 1's plain
-sum). With one training corpus both are the annotators paper's single-corpus training.
+individual ratings except the holdout) and tests the holdout zero-shot. ``weighting``:
+
+* "cww": one minibatch per corpus per step (CWW Algorithm 1), CWW Eq. 2 with Eq. 3's weights
+  recomputed at every epoch end from each training corpus's fit on its training split
+  (``fit_metric``: 1 - TVD, or the consensus CCC (mean of activation and valence, clipped to
+  [0, 1]: a negative CCC fits as badly as 0));
+* "merged": the corpora merged, no weights: one shuffled stream of every training corpus's
+  utterances (``tfser.core.corpus_weights.merged_corpus_stream``, the CWW task's merged
+  system), so a minibatch mixes the corpora in proportion to their sizes and an epoch is one
+  pass over all of them;
+* "equal": Algorithm 1's zipped stream with every weight 1 (each corpus an equal say per step
+  whatever its size: what "cww" would be with lambda_W = 0).
+
+With one training corpus "equal" is the annotators paper's single-corpus training (its stream).
+The fit U_d is measured (and logged) for every weighting, on at most ``fit_max_utterances``
+utterances of each training split: a fixed random subset per run seed (0: every utterance).
 """
 
 import dataclasses
@@ -18,7 +28,7 @@ from tfser.core.flags import NO_FLAG
 from tfser.core.flags import setting
 from tfser.tasks.annotators.config import AnnotatorsConfig
 
-WEIGHTINGS = ("cww", "none")
+WEIGHTINGS = ("cww", "merged", "equal")
 FIT_METRICS = ("tvd", "ccc")
 
 
@@ -37,12 +47,17 @@ class AnnotatorsMultiConfig(AnnotatorsConfig):
   training_corpora: Tuple[str, ...] = setting(
       (), "Training corpora; empty: every corpus of the data dir with individual ratings except "
       "--holdout. One corpus: the annotators paper's single-corpus training.")
-  weighting: str = setting("cww", "cww: CWW Eq. 2-3 corpus weights recomputed at every epoch end "
-                           "from --fit_metric; none: every corpus weight 1 (merged, no weights).",
-                           choices=WEIGHTINGS)
+  weighting: str = setting("cww", "cww: one minibatch per corpus per step, CWW Eq. 2-3 corpus "
+                           "weights recomputed at every epoch end from --fit_metric; merged: "
+                           "the corpora merged into one shuffled stream, no weights; equal: one "
+                           "minibatch per corpus per step, every weight 1.", choices=WEIGHTINGS)
   fit_metric: str = setting("tvd", "Per-corpus fit U_d of Eq. 3 on its training split: tvd = 1 - "
                             "mean TVD of the distributions; ccc = consensus CCC (mean of "
                             "activation and valence, clipped to [0, 1]).", choices=FIT_METRICS)
+  fit_max_utterances: int = setting(
+      2048, "Utterances of each training split the per-epoch fit U_d is measured on: a fixed "
+      "random subset per --seed, the same every epoch (0: every utterance). The fit's float64 "
+      "DiffKDE over a large split (MSP-Podcast) would cost more than the epoch's training.")
   lambda_w: float = setting(DEFAULT_LAMBDA_W, "Eq. 3's compensation exponent lambda_W (CWW "
                             "paper: 4).")
   max_steps_per_epoch: int = setting(0, "Cap on the steps of an epoch (0: the smallest "
@@ -64,12 +79,15 @@ class AnnotatorsMultiConfig(AnnotatorsConfig):
                        f"{', '.join(FIT_METRICS)}")
     if self.lambda_w < 0:
       raise ValueError(f"--lambda_w must be >= 0, got {self.lambda_w}")
+    if self.fit_max_utterances < 0:
+      raise ValueError(f"--fit_max_utterances must be >= 0, got {self.fit_max_utterances}")
     if self.max_steps_per_epoch < 0:
       raise ValueError(f"--max_steps_per_epoch must be >= 0, got {self.max_steps_per_epoch}")
 
   @property
   def mode(self) -> str:
-    """single (one training corpus), merged (weighting none) or weighted (CWW)."""
+    """single (one training corpus), merged (one pooled stream), equal (zipped, weights 1) or
+    weighted (zipped, CWW Eq. 3)."""
     if len(self.training_corpora) == 1:
       return "single"
-    return "weighted" if self.weighting == "cww" else "merged"
+    return {"cww": "weighted", "merged": "merged", "equal": "equal"}[self.weighting]

@@ -1,6 +1,15 @@
-"""The annotators_multi task's data: one zipped training stream over the training corpora
-(Algorithm 1 of the CWW paper, ``tfser.core.corpus_weights.zipped_corpus_stream``), each corpus's
-splits for the fit measure, validation and in-corpus tests, and the holdout whole (zero-shot).
+"""The annotators_multi task's data: the training stream over the training corpora, each
+corpus's splits for the fit measure, validation and in-corpus tests, and the holdout's test set
+(zero-shot).
+
+Training stream (``MultiCorpusData.train``, ``{stream name: minibatch}`` per step): with
+weighting "cww" or "equal" one minibatch per corpus per step (Algorithm 1 of the CWW paper,
+``tfser.core.corpus_weights.zipped_corpus_stream``; stream names = the corpora); with "merged"
+one shuffled stream of every corpus's training utterances
+(``tfser.core.corpus_weights.merged_corpus_stream``; one stream named ``MERGED``).
+
+Fit measure (``train_eval``): each corpus's training split unshuffled, or a fixed random subset
+of ``fit_max_utterances`` of its utterances (drawn once from the run seed, in file order).
 
 Annotator heads: one table for all training corpora. Corpus d's annotators take rows
 ``offset_d .. offset_d + A_d - 1`` in the training-corpus order (offset_d = sum of the earlier
@@ -26,6 +35,7 @@ from tfser.data import test_sets
 from tfser.tasks.annotators_multi.config import AnnotatorsMultiConfig
 
 SEPARATOR = "/"
+MERGED = "merged"  # the merged training stream's name (one entry of corpus_weights)
 
 
 def namespaced_id(corpus: str, annotator: str) -> str:
@@ -69,7 +79,7 @@ class MultiCorpusData:
   corpora: Tuple[str, ...]
   train: tf.data.Dataset
   steps_per_epoch: int
-  train_eval: Dict[str, tf.data.Dataset]  # each corpus's training split, once, unshuffled
+  train_eval: Dict[str, tf.data.Dataset]  # each corpus's training split (or fit subset), once
   validation: tf.data.Dataset  # the training corpora's validation splits, one after another
   validation_by_corpus: Dict[str, tf.data.Dataset]
   test: Dict[str, tf.data.Dataset]
@@ -81,6 +91,22 @@ class MultiCorpusData:
   offsets: Dict[str, int]
   feature_mean: Optional[np.ndarray] = None
   feature_std: Optional[np.ndarray] = None
+  stream_corpora: Tuple[str, ...] = ()  # the training stream's names: corpora, or (MERGED,)
+  train_sizes: Optional[Dict[str, int]] = None  # training utterances per corpus
+
+
+def fit_subset(dataset: tf.data.Dataset, size: int, max_utterances: int, seed: int,
+               batch_size: int) -> tf.data.Dataset:
+  """``dataset`` (batches of one corpus's ``size`` training utterances), or when larger than
+  max_utterances (> 0) that many of its utterances, drawn without replacement once from
+  ``seed`` (the same subset on every pass), in their order, re-batched (padded) by batch_size."""
+  if not max_utterances or size <= max_utterances:
+    return dataset
+  keep = np.zeros([size], bool)
+  keep[np.random.default_rng(seed).choice(size, max_utterances, replace=False)] = True
+  keep = tf.constant(keep)
+  return (dataset.unbatch().enumerate().filter(lambda i, _: keep[i]).map(lambda _, row: row)
+          .padded_batch(batch_size))
 
 
 def _namespaced(offset: int, mean, std):
@@ -129,6 +155,8 @@ def load_data(config: AnnotatorsMultiConfig) -> MultiCorpusData:
   return assemble(dataset, {c: manifests[c]["annotators"] for c in corpora}, config.holdout,
                   batch_size=config.batch_size, seed=config.seed,
                   max_steps_per_epoch=config.max_steps_per_epoch,
+                  merged=config.weighting == "merged",
+                  fit_max_utterances=config.fit_max_utterances,
                   input_dim=sum(dims.values()), feature_names=tuple(config.feature_names),
                   feature_mean=mean, feature_std=std)
 
@@ -137,13 +165,16 @@ def assemble(dataset: Callable[..., tf.data.Dataset], annotators: Mapping[str, S
              holdout: str, *, batch_size: int, seed: int, max_steps_per_epoch: int,
              input_dim: int, feature_names: Tuple[str, ...],
              feature_mean: Optional[np.ndarray] = None,
-             feature_std: Optional[np.ndarray] = None) -> MultiCorpusData:
+             feature_std: Optional[np.ndarray] = None, merged: bool = False,
+             fit_max_utterances: int = 0) -> MultiCorpusData:
   """The run's datasets from per-corpus ones (``load_data``'s pipeline; tests' in-memory ones).
 
   dataset(corpus, split, **kwargs): corpus's ``annotator_dataset``-shaped batches of
   ``batch_size`` with the corpus's own annotator indices; kwargs, when given, are shuffle, seed,
   repeat and drop_remainder (the training stream). annotators: the training corpora (in order)
   and their annotator ids by index. Features are standardised here with feature_mean/std.
+  merged: the training stream is the corpora merged (one ``MERGED`` stream) instead of zipped.
+  fit_max_utterances: the fit measure's subset size per corpus (:func:`fit_subset`; 0: all).
   """
   corpora = tuple(annotators)
   offsets, names = {}, []
@@ -162,10 +193,18 @@ def assemble(dataset: Callable[..., tf.data.Dataset], annotators: Mapping[str, S
   train_eval = {c: namespaced(c, "train") for c in corpora}
   sizes = {c: int(train_eval[c].unbatch().reduce(np.int64(0), lambda n, _: n + 1).numpy())
            for c in corpora}
-  train, steps = corpus_weights_lib.zipped_corpus_stream(
-      lambda c, d: namespaced(c, "train", shuffle=True, seed=seed * 100 + d, repeat=True,
-                              drop_remainder=True),
-      sizes, batch_size, max_steps_per_epoch=max_steps_per_epoch)
+  train_eval = {c: fit_subset(train_eval[c], sizes[c], fit_max_utterances, seed * 100 + d,
+                              batch_size) for d, c in enumerate(corpora)}
+  if merged:
+    stream, steps = corpus_weights_lib.merged_corpus_stream(
+        lambda c: namespaced(c, "train").unbatch(), sizes, batch_size, seed=seed,
+        max_steps_per_epoch=max_steps_per_epoch, padded=True)
+    train = tf.data.Dataset.zip({MERGED: stream})
+  else:
+    train, steps = corpus_weights_lib.zipped_corpus_stream(
+        lambda c, d: namespaced(c, "train", shuffle=True, seed=seed * 100 + d, repeat=True,
+                                drop_remainder=True),
+        sizes, batch_size, max_steps_per_epoch=max_steps_per_epoch)
   validation_by_corpus = {c: namespaced(c, "validation") for c in corpora}
   validation = validation_by_corpus[corpora[0]]
   for corpus in corpora[1:]:
@@ -173,7 +212,9 @@ def assemble(dataset: Callable[..., tf.data.Dataset], annotators: Mapping[str, S
   return MultiCorpusData(
       corpora=corpora, train=train.prefetch(tf.data.AUTOTUNE), steps_per_epoch=steps,
       train_eval=train_eval, validation=validation, validation_by_corpus=validation_by_corpus,
-      test={c: namespaced(c, "test") for c in corpora}, holdout=namespaced(holdout, test_sets.held_out_test_set("annotators", holdout).split),
+      test={c: namespaced(c, "test") for c in corpora},
+      holdout=namespaced(holdout, test_sets.held_out_test_set("annotators", holdout).split),
       num_annotators=len(names), input_dim=input_dim, feature_names=feature_names,
       annotators=tuple(names), offsets=offsets, feature_mean=feature_mean,
-      feature_std=feature_std)
+      feature_std=feature_std, stream_corpora=(MERGED,) if merged else corpora,
+      train_sizes=sizes)

@@ -8,7 +8,8 @@ and for MT / one-hot the annotator-level CCCs.
   utterance's own annotators' heads (the namespaced rows of that corpus).
 * ``zero_shot[<holdout>]``: the holdout's annotators test set (``tfser.data.test_sets``: POD
   Test1, IEM and MuSE whole), with every head of every training corpus.
-* :func:`corpus_fit`: U_d of Eq. 3 on a corpus's training split: 1 - mean TVD, or the mean of the
+* :class:`CorpusFit`: U_d of Eq. 3 on a corpus's training split (or its fixed subset of
+  ``--fit_max_utterances``): 1 - mean TVD, or the mean of the
   activation and valence consensus CCCs clipped to [0, 1] (so Eq. 3's (1 - U_d) stays in [0, 1];
   a negative CCC fits as badly as no agreement).
 """
@@ -36,27 +37,37 @@ def fit_from_metrics(metrics: Dict[str, float], fit_metric: str) -> float:
 
 
 class CorpusFit:
-  """Callable ``() -> {corpus: U_d}`` over the training splits (the corpus-weight callback's
-  measure). Upsampling seeds are fixed per batch, so a resumed run measures the same fits."""
+  """Callable ``() -> {corpus: U_d}`` over the training splits, or their fixed subsets
+  (``data.train_eval``; the corpus-weight callback's measure). Upsampling seeds are fixed per
+  batch, so a resumed run measures the same fits. ``predict_fn``: the traced prediction of the
+  utterances' own heads, shared with :func:`evaluate` (tracing the float64 DiffKDE once per
+  run instead of twice)."""
 
   def __init__(self, task_model, data: MultiCorpusData, config: AnnotatorsMultiConfig):
     self.task_model, self.data, self.config = task_model, data, config
     self._predict = None
 
-  def __call__(self) -> Dict[str, float]:
+  @property
+  def predict_fn(self):
     if self._predict is None:
-      first = next(iter(self.data.train_eval.values()))
-      self._predict = make_predict_fn(self.task_model, first.element_spec)
+      self._predict = make_predict_fn(self.task_model, self.data.validation.element_spec)
+    return self._predict
+
+  def __call__(self) -> Dict[str, float]:
     return {c: fit_from_metrics(evaluate_dataset(
-        self.task_model, ds, seed=self.config.seed, predict_fn=self._predict,
+        self.task_model, ds, seed=self.config.seed, predict_fn=self.predict_fn,
         description=f"{c} train"), self.config.fit_metric)
             for c, ds in self.data.train_eval.items()}
 
 
-def evaluate(task_model, config: AnnotatorsMultiConfig, data: MultiCorpusData) -> Dict[str, Any]:
-  """{"in_corpus": {corpus: {"validation": ..., "test": ...}}, "zero_shot": {holdout: ...}}."""
+def evaluate(task_model, config: AnnotatorsMultiConfig, data: MultiCorpusData, *,
+             within_predict_fn=None) -> Dict[str, Any]:
+  """{"in_corpus": {corpus: {"validation": ..., "test": ...}}, "zero_shot": {holdout: ...}}.
+
+  within_predict_fn: ``make_predict_fn`` of the own heads to reuse (``CorpusFit.predict_fn``).
+  """
   kwargs = dict(seed=config.seed, per_annotator_min_ratings=config.per_annotator_min_ratings)
-  within = make_predict_fn(task_model, data.validation.element_spec)
+  within = within_predict_fn or make_predict_fn(task_model, data.validation.element_spec)
   in_corpus = {}
   for corpus in data.corpora:
     in_corpus[corpus] = {

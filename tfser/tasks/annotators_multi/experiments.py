@@ -2,7 +2,8 @@
 
 ``annotators_multi/table/<mode>_<model row>``: mode ``single`` (one training corpus: the
 annotators paper's setting; the launch script adds ``--training_corpora=<corpus>``), ``merged``
-(every training corpus, no weights), ``weighted`` (CWW Eq. 3 weights from 1 - TVD) and
+(every training corpus merged into one shuffled stream, no weights), ``equal`` (one minibatch per
+corpus per step, every weight 1), ``weighted`` (CWW Eq. 3 weights from 1 - TVD) and
 ``weighted_ccc`` (from the consensus CCC); model rows as the annotators task's Table 2 columns
 (baseline, MT-1, MT-12). ``launch/annotators_multi_table.sh`` and
 ``tfser.tasks.annotators_multi.report`` read them from here.
@@ -13,8 +14,9 @@ from tfser.tasks.annotators.experiments import TABLE2_COLUMNS
 from tfser.tasks.annotators.experiments import row_name
 
 # (mode, flags, title)
-MODES = (("single", ("--weighting=none",), "Single corpus"),
-         ("merged", ("--weighting=none",), "Merged"),
+MODES = (("single", ("--weighting=equal",), "Single corpus"),
+         ("merged", ("--weighting=merged",), "Merged"),
+         ("equal", ("--weighting=equal",), "Zipped, equal weights"),
          ("weighted", ("--weighting=cww", "--fit_metric=tvd"), "Weighted (1 - TVD)"),
          ("weighted_ccc", ("--weighting=cww", "--fit_metric=ccc"), "Weighted (CCC)"))
 

@@ -7,7 +7,8 @@ task) the loss is (1/D) sum_d w_d L_d, L_d the task's loss on corpus d's minibat
 the CCC loss over that corpus's ratings; Task 2 and the baseline: the cross-entropy against its
 ground truth) and w the ``corpus_weights`` variable ``[D]`` (Eq. 3, assigned by
 ``tfser.core.corpus_weights.CorpusWeightsCallback`` at every epoch end; all 1 for
-``weighting=none``). The variable is tracked by the model, so checkpoints carry it.
+``weighting="equal"``). With ``weighting="merged"`` the batch is ``{"merged": minibatch}`` of
+every corpus's utterances mixed, one stream of weight 1: the plain loss. The variable is tracked by the model, so checkpoints carry it.
 
 Validation and evaluation see one corpus's batch at a time: the inherited ``test_step``.
 """
@@ -26,7 +27,8 @@ from tfser.tasks.cww.equations import corpus_weighted_loss
 class MultiCorpusAnnotatorModel(AnnotatorTaskModel):
   """An AnnotatorTaskModel whose train step takes ``{corpus: batch}`` and weights the corpora.
 
-  corpora: the training corpora, in the order of ``corpus_weights``. Other arguments: as
+  corpora: the training stream's names (the training corpora, or ("merged",)), in the order of
+  ``corpus_weights``. Other arguments: as
   AnnotatorTaskModel.
   """
 

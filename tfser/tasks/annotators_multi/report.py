@@ -4,8 +4,10 @@
 
 Every ``results.json`` with ``task == "annotators_multi"`` under ``--runs_dir`` is one run:
 (holdout, training setting, model, objective, seed). The training setting is ``single: <corpus>``
-(one training corpus, the annotators paper's), ``merged`` (every corpus, no weights) or
-``weighted`` / ``weighted (ccc)`` (CWW Eq. 3 from 1 - TVD / the consensus CCC). Cells are mean +-
+(one training corpus, the annotators paper's), ``merged`` (every corpus merged into one shuffled
+stream, no weights), ``equal weights`` (one minibatch per corpus per step, every weight 1; also
+runs recorded with the former ``--weighting=none``, which was this) or ``weighted`` /
+``weighted (ccc)`` (CWW Eq. 3 from 1 - TVD / the consensus CCC). Cells are mean +-
 std over seeds with a paired two-sided t-test (``tfser.core.report``) against the single-corpus
 runs of the same holdout, model and objective on the same seeds (the baseline corpus: the first
 single-corpus training corpus found, or ``--baseline_corpus``): ``*`` significantly better,
@@ -31,12 +33,14 @@ RunKey = Tuple[str, str, str, str]  # (holdout, setting, model, objective)
 
 
 def setting_of(results: dict) -> str:
-  """``single: <corpus>``, ``merged``, ``weighted`` or ``weighted (ccc)``."""
+  """``single: <corpus>``, ``merged``, ``equal weights``, ``weighted`` or ``weighted (ccc)``."""
   corpora = results["training_corpora"]
   if len(corpora) == 1:
     return f"single: {corpora[0]}"
-  if results["weighting"] == "none":
+  if results["weighting"] == "merged":
     return "merged"
+  if results["weighting"] in ("equal", "none"):  # "none": the zipped stream, weights 1
+    return "equal weights"
   return "weighted" if results["fit_metric"] == "tvd" else f"weighted ({results['fit_metric']})"
 
 
@@ -71,8 +75,8 @@ def _cell(by_seed, baseline, section, metric, higher):
 
 def _settings(runs, holdout):
   found = {key[1] for key in runs if key[0] == holdout}
-  order = {"merged": 1, "weighted": 2}
-  return sorted(found, key=lambda s: (order.get(s, 3 if s.startswith("weighted") else 0), s))
+  order = {"merged": 1, "equal weights": 2, "weighted": 3}
+  return sorted(found, key=lambda s: (order.get(s, 4 if s.startswith("weighted") else 0), s))
 
 
 def write_report(runs_dir: str, out_dir: str,

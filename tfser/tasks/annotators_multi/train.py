@@ -5,19 +5,21 @@ export.
 
 trains the annotators paper's model (``tfser.tasks.annotators``: network, objectives, SGD,
 early stopping after a minimum, ReduceLROnPlateau, distribution images) on every training corpus
-at once, one minibatch per corpus per step (CWW Algorithm 1), each objective's loss summed over
-the corpora with Eq. 2's weights (``tfser.tasks.annotators_multi.model``). At every epoch end
-(before the history, TensorBoard and the checkpoint) ``tfser.core.corpus_weights
-.CorpusWeightsCallback`` measures every corpus's fit on its training split
-(``evaluate.CorpusFit``) and, with ``weighting="cww"``, sets Eq. 3's weights; it logs ``fit_<corpus>``
-and ``weight_<corpus>`` (TensorBoard scalars per corpus, the epoch history) and keeps one dict per
-epoch (``corpus_weights_history`` in results.json). The validation loss that drives the learning
-rate and early stopping is the objective's loss over every training corpus's validation split.
+at once: one minibatch per corpus per step (CWW Algorithm 1), each objective's loss summed over
+the corpora with Eq. 2's weights (``tfser.tasks.annotators_multi.model``), or with
+``weighting="merged"`` one shuffled stream of all their utterances (one "merged" stream, weight
+1). At every epoch end (before the history, TensorBoard and the checkpoint)
+``tfser.core.corpus_weights.CorpusWeightsCallback`` measures every corpus's fit on its training
+split or its fixed subset (``evaluate.CorpusFit``, ``fit_max_utterances``) and, with
+``weighting="cww"``, sets Eq. 3's weights; it logs ``fit_<corpus>`` and ``weight_<stream>``
+(TensorBoard scalars per corpus, the epoch history) and keeps one dict per epoch
+(``corpus_weights_history`` in results.json). The validation loss that drives the learning rate
+and early stopping is the objective's loss over every training corpus's validation split.
 
 Outputs under ``out_dir`` as the annotators task's (``tfser.core.run.RunDirectory``). Resuming:
 a run killed at any point and started again with the same out_dir ends with the same results
 (the corpus weights live in the model's checkpoint, their history in the callback's state; the
-zipped stream is deterministic per seed and skipped to the restored step).
+training stream is deterministic per seed and skipped to the restored step).
 """
 
 import dataclasses
@@ -64,17 +66,19 @@ def run(config: AnnotatorsMultiConfig, *, data: Optional[MultiCorpusData] = None
           config.data_dir, corpora + (config.holdout,)))
   if data is None:
     data = load_data(config)
+  stream_corpora = data.stream_corpora or data.corpora
   task_model = annotators_train.build_task_model(
-      config, data, model_class=MultiCorpusAnnotatorModel, corpora=data.corpora)
+      config, data, model_class=MultiCorpusAnnotatorModel, corpora=stream_corpora)
   # pylint: disable=protected-access  (the annotators task's helpers, reused)
   image_batch = annotators_train._first_batch(
       data.validation, max(1, config.image_utterances), "validation")
   annotators_train._first_batch(data.holdout, 1, f"holdout {config.holdout}")
   validation_steps = annotators_train._count_batches(data.validation, "validation")
 
+  fit = evaluate_lib.CorpusFit(task_model, data, config)
   weights_cb = corpus_weights_lib.CorpusWeightsCallback(
-      task_model.corpus_weights, evaluate_lib.CorpusFit(task_model, data, config), data.corpora,
-      lambda_w=config.lambda_w, enabled=config.weighting == "cww")
+      task_model.corpus_weights, fit, stream_corpora, lambda_w=config.lambda_w,
+      enabled=config.weighting == "cww")
   callbacks = annotators_train._callbacks(
       config, run_dir, image_batch, task_model, extra_callbacks, first=[weights_cb],
       extra_state={"corpus_weights": weights_cb})
@@ -99,11 +103,14 @@ def run(config: AnnotatorsMultiConfig, *, data: Optional[MultiCorpusData] = None
       "best_epoch": stopper.best_epoch, "early_stopped_epoch": stopper.stopped_epoch,
       "resumed_from": {"epoch": epoch, "step_in_epoch": step} if (epoch or step) else None,
       "train_seconds": train_seconds, "history": history,
-      "corpus_weights": dict(zip(data.corpora, task_model.corpus_weights.numpy().tolist())),
+      "train_utterances": data.train_sizes,
+      # Per stream: each training corpus (zipped), or one "merged" stream (weight 1).
+      "corpus_weights": dict(zip(stream_corpora, task_model.corpus_weights.numpy().tolist())),
       # One dict per epoch: fit_<corpus> (U_d) and weight_<corpus> (Eq. 3, set at its end).
       "corpus_weights_history": list(weights_cb.history),
   }
-  results.update(evaluate_lib.evaluate(task_model, config, data))
+  results.update(evaluate_lib.evaluate(task_model, config, data,
+                                       within_predict_fn=fit.predict_fn))
   if config.export:
     from tfser.tasks.annotators_multi import export  # pylint: disable=g-import-not-at-top
     signatures = export.export_multi_corpus_model(

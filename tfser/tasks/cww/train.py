@@ -126,23 +126,18 @@ def build_training_stream(config: CwwConfig, source, counts: Dict[str, np.ndarra
   if small:
     raise DataError(f"training corpora with fewer utterances than one minibatch of {b}: {small}")
   if config.merge_corpora:
-    parts = [labelled(source, fold, c, "train", batch_size=config.eval_batch_size).unbatch()
-             for c in corpora]
-    merged = parts[0]
-    for p in parts[1:]:
-      merged = merged.concatenate(p)
-    total = int(sum(counts[c].sum() for c in corpora))
-    merged = merged.cache().shuffle(total, seed=config.seed, reshuffle_each_iteration=True)
-    labelled_stream = {MERGED: merged.repeat().batch(b, drop_remainder=True)}
-    steps = total // b
+    merged, steps = corpus_weights_lib.merged_corpus_stream(
+        lambda c: labelled(source, fold, c, "train",
+                           batch_size=config.eval_batch_size).unbatch(),
+        {c: int(counts[c].sum()) for c in corpora}, b, seed=config.seed,
+        max_steps_per_epoch=config.max_steps_per_epoch)
+    labelled_stream = {MERGED: merged}
   else:
     labelled_stream, steps = corpus_weights_lib.zipped_corpus_stream(
         lambda c, d: labelled(source, fold, c, "train", batch_size=b, shuffle=True,
                               seed=config.seed * 100 + d, repeat=True, drop_remainder=True),
         {c: int(counts[c].sum()) for c in corpora}, b,
         max_steps_per_epoch=config.max_steps_per_epoch)
-  if config.merge_corpora and config.max_steps_per_epoch:
-    steps = min(steps, config.max_steps_per_epoch)
   element = {"labelled": labelled_stream}
   if _uses_unlabelled(config):
     element["unlabelled"] = source.unlabelled(config.unlabelled_corpus,
