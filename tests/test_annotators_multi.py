@@ -159,10 +159,22 @@ class AnnotatorsMultiTest(tf.test.TestCase):
     self.assertIn("predict_features", loaded.signatures)
     self.assertIn("<corpus>/<annotator id>",
                   results["saved_model"]["signatures"]["predict_features"])
-    out = loaded.signatures["predict_features"](features=tf.zeros([2, 8]),
+    features = tf.random.stateless_normal([2, 8], seed=[0, 1])
+    out = loaded.signatures["predict_features"](features=features,
                                                 annotator_ids=tf.zeros([2, 0], tf.int32))
     self.assertEqual(out["annotator_predictions"].shape, [2, 10, 2])
     self.assertAllClose(tf.reduce_sum(out["distribution"], -1), [1, 1])
+    # Namespaced ids -> rows (export.head_indices): POD's a2 is row 7, IMP's a2 row 2.
+    from tfser.tasks.annotators_multi import export  # pylint: disable=g-import-not-at-top
+    rows = export.head_indices(lines[1:], ["POD/a2", "IMP/a2"])
+    self.assertEqual(rows, [7, 2])
+    with self.assertRaisesRegex(ValueError, "<corpus>/<id>"):
+      export.head_indices(lines[1:], ["a2"])  # a bare id names no head
+    chosen = loaded.signatures["predict_features"](
+        features=features, annotator_ids=tf.constant([rows, [7, -1]], tf.int32))
+    self.assertAllClose(chosen["annotator_predictions"][0],
+                        tf.gather(out["annotator_predictions"][0], rows), atol=1e-5)
+    self.assertAllEqual(chosen["annotator_mask"], [[True, True], [True, False]])
 
   def test_a_noisier_corpus_gets_the_larger_weight(self):
     results = _run(_config(tempfile.mkdtemp(), max_epochs=3, fit_metric="ccc"),
@@ -219,7 +231,7 @@ class AnnotatorsMultiTest(tf.test.TestCase):
     # A: 96 training utterances (head rows 0-5), B: 32 (rows 6-11). One epoch of the merged
     # stream is one full shuffle of all 128: every utterance once, 3:1, mixed within batches.
     data = _in_memory({"A": 0.1, "B": 0.1, "H": 0.1}, batch_size=16,
-                      train_sizes={"A": 96, "B": 32}, merged=True)
+                      train_sizes={"A": 96, "B": 32}, merged=True, fit_max_utterances=40)
     self.assertEqual((data.stream_corpora, data.steps_per_epoch), (("merged",), 128 // 16))
     self.assertEqual(data.train_sizes, {"A": 96, "B": 32})
     epochs = []
@@ -241,31 +253,69 @@ class AnnotatorsMultiTest(tf.test.TestCase):
                         train_sizes={"A": 96, "B": 32})
     self.assertEqual((zipped.stream_corpora, zipped.steps_per_epoch), (("A", "B"), 2))
 
-  def test_merged_run_trains_on_one_stream_and_logs_every_corpus_fit(self):
-    results = _run(_config(tempfile.mkdtemp(), max_epochs=1, weighting="merged"),
-                   dict(noise={"A": 0.1, "B": 0.5, "H": 0.1}, train_sizes={"A": 96, "B": 32}))
+    # The per-epoch fit measure: a fixed subset of 40 of A's 96 utterances, in file order, the
+    # same on every pass; B (32) whole; another seed draws another subset.
+    def fit_ids(train_eval, corpus):
+      return list(np.concatenate([b["utterance_id"] for b in train_eval[corpus]]))
+    subset = fit_ids(data.train_eval, "A")
+    self.assertEqual((len(subset), len(set(subset))), (40, 40))
+    self.assertEqual(subset, fit_ids(data.train_eval, "A"))
+    self.assertEqual(subset, sorted(subset))
+    self.assertLen(fit_ids(data.train_eval, "B"), 32)
+    self.assertLen(fit_ids(zipped.train_eval, "A"), 96)  # uncapped: all of it
+    other = data_lib.fit_subset(zipped.train_eval["A"], 96, 40, seed=1, batch_size=16)
+    self.assertNotEqual(fit_ids({"A": other}, "A"), subset)
+
+  def test_merged_run_on_encoder_features_exports_predict_waveform(self):
+    # A merged run (one pooled stream) on wav2vec2 + BERT features of tiny random local models,
+    # exported with those encoders in the graph. The baseline keeps the export cheap (no DiffKDE
+    # in its graph, as tests/test_export.py); the MT heads' namespaced rows are called in
+    # test_launcher_end_to_end_on_tfrecords, through the same code (AnnotatorServingModule).
+    from tests import encoders_testing  # pylint: disable=g-import-not-at-top
+    from tfser.layers import encoders  # pylint: disable=g-import-not-at-top
+    from tfser.tasks.annotators_multi import export  # pylint: disable=g-import-not-at-top
+    w2v_dir, bert_dir = tempfile.mkdtemp(), tempfile.mkdtemp()
+    encoders_testing.write_wav2vec2(w2v_dir)
+    encoders_testing.write_bert(bert_dir)
+    w2v = encoders.Wav2Vec2Encoder(model_path=w2v_dir)
+    bert = encoders.BertCLSEncoder(model_path=bert_dir)
+    config = _config(tempfile.mkdtemp(), max_epochs=1, weighting="merged", export=True,
+                     feature_names=("wav2vec2", "bert"), model="baseline", objective="baseline")
+    run_lib.configure_runtime(config.seed, deterministic=True)
+    data = _in_memory({"A": 0.1, "B": 0.5, "H": 0.1}, train_sizes={"A": 96, "B": 32},
+                      input_dim=w2v.hidden_size + bert.hidden_size, merged=True,
+                      feature_names=("wav2vec2", "bert"))
+    results = train.run(config, data=data, encoders={"wav2vec2": w2v, "bert": bert})
     self.assertEqual(results["mode"], "merged")
     self.assertEqual(results["steps_per_epoch"], 128 // 32)
     self.assertEqual(results["corpus_weights"], {"merged": 1.0})
     entry = results["corpus_weights_history"][0]
     self.assertEqual(sorted(entry), ["epoch", "fit_A", "fit_B", "weight_merged"])
     self.assertTrue(np.isfinite(results["history"]["loss"][0]))
-    self.assertEqual(sorted(results["in_corpus"]), ["A", "B"])
 
-  def test_fit_subset_is_fixed_per_seed(self):
-    data = _in_memory({"A": 0.1, "B": 0.1, "H": 0.1}, batch_size=16,
-                      train_sizes={"A": 96, "B": 32}, fit_max_utterances=40)
-    ids = {c: [list(np.concatenate([b["utterance_id"] for b in ds.as_numpy_iterator()]))
-               for _ in range(2)] for c, ds in data.train_eval.items()}
-    self.assertLen(ids["A"][0], 40)  # 40 of A's 96, the same on every pass
-    self.assertEqual(ids["A"][0], ids["A"][1])
-    self.assertEqual(ids["A"][0], sorted(ids["A"][0]))  # in file order
-    self.assertLen(set(ids["A"][0]), 40)
-    self.assertLen(ids["B"][0], 32)  # smaller than the cap: all of it
-    other = _in_memory({"A": 0.1, "B": 0.1, "H": 0.1}, batch_size=16,
-                       train_sizes={"A": 96, "B": 32}, fit_max_utterances=40, seed=1)
-    self.assertNotEqual(
-        list(np.concatenate([b["utterance_id"] for b in other.train_eval["A"]])), ids["A"][0])
+    signatures = results["saved_model"]["signatures"]
+    self.assertEqual(set(signatures), {"predict_features", "predict_waveform"})
+    for description in signatures.values():  # each says how the ids are namespaced
+      self.assertIn("\"<corpus>/<annotator id>\"", description)
+      self.assertIn("never another corpus's", description)
+    loaded = tf.saved_model.load(results["saved_model"]["path"])
+    table = [a.decode() for a in loaded.annotators.numpy()]
+    self.assertEqual(table, [f"{c}/r{k}" for c in ("A", "B") for k in range(6)])
+    with open(os.path.join(results["saved_model"]["path"], export.ANNOTATOR_IDS_FILE)) as f:
+      self.assertEqual(f.read().splitlines()[1:], table)
+    rng = np.random.default_rng(0)
+    waveform = rng.uniform(-0.5, 0.5, size=[2, 1600]).astype(np.float32)
+    lengths = np.array([1600, 1200], np.int32)
+    transcript = tf.constant(["the cat sat", "a dog"])
+    ids = tf.constant([export.head_indices(table, ["B/r2", "A/r0"])] * 2, tf.int32)
+    from_waveform = loaded.signatures["predict_waveform"](
+        waveform=tf.constant(waveform), waveform_lengths=tf.constant(lengths),
+        transcript=transcript, annotator_ids=ids)
+    features = tf.concat([w2v(waveform, lengths), bert(transcript)], axis=-1)
+    from_features = loaded.signatures["predict_features"](features=features, annotator_ids=ids)
+    for key in ("consensus", "distribution", "consensus_from_distribution"):
+      self.assertAllClose(from_waveform[key], from_features[key], atol=1e-5)
+    self.assertAllClose(tf.reduce_sum(from_waveform["distribution"], -1), [1, 1])
 
   def test_holdout_in_training_corpora_is_a_clear_error(self):
     with self.assertRaisesRegex(ValueError, "--holdout=H is also in --training_corpora"):
