@@ -1,8 +1,10 @@
 """The paper-table scripts in launch/ run end to end on the embedded demo and write their tables.
 
 Each script runs as a user would run it (bash, one ``python -m tfser.launch`` per run, then the
-report step), cut down to one seed / one epoch / a few rows so the three together take about two
-minutes on 2 cores. The numbers are not checked here (tests/test_*_report.py test the report
+report step), cut down to one seed / one epoch / a few rows (annotators_multi: two seeds, the
+fewest a paired t-test takes, of the cheapest row) so the four together take about three
+minutes on 2 cores. Every run uses the embedded demo the README's main job prepares, shared
+through its cache directory (--demo_dir's default, prepared once under a lock). The numbers are not checked here (tests/test_*_report.py test the report
 arithmetic on hand-made runs); what is checked is that every run the script names finished, and
 that the tables list the rows and columns the paper lays out.
 """
@@ -98,6 +100,56 @@ class TableScriptsTest(unittest.TestCase):
       for metric in ("TVD", "JSD", "Act. CCC", "Val. CCC"):
         self.assertIn(f"| {metric} ↑ | {dataset} |" if "CCC" in metric
                       else f"| {metric} ↓ | {dataset} |", table)
+
+  def test_annotators_multi_table_script(self):
+    # Issue 16: single-corpus, merged and weighted training on the demo (holdout IEM; IMP and
+    # POD train), two seeds of the baseline row, one epoch of two steps; then the project report.
+    import numpy as np  # pylint: disable=g-import-not-at-top
+    from scipy import stats  # pylint: disable=g-import-not-at-top
+    out = os.path.join(self.root, "annotators_multi")
+    _run_script("annotators_multi_table.sh", {
+        "OUT": out, "QUICK": "1", "SEEDS": "0 1", "MAX_EPOCHS": "1", "ROWS": "baseline",
+        "MODES": "single merged weighted", "SINGLE_CORPORA": "IMP",
+        "EXTRA_FLAGS": "--max_steps_per_epoch=2"})
+    runs = {}
+    for setting in ("single_baseline_IMP", "merged_baseline", "weighted_baseline"):
+      for seed in (0, 1):
+        with open(os.path.join(out, "IEM", setting, f"seed{seed}", "results.json")) as f:
+          runs[setting, seed] = json.load(f)
+    merged = runs["merged_baseline", 0]
+    self.assertEqual((merged["mode"], merged["weighting"]), ("merged", "merged"))
+    self.assertEqual(merged["training_corpora"], ["IMP", "POD"])
+    self.assertEqual(merged["corpus_weights"], {"merged": 1.0})  # one pooled stream
+    sizes = merged["train_utterances"]
+    self.assertEqual(sorted(sizes), ["IMP", "POD"])
+    self.assertEqual(merged["steps_per_epoch"], min(2, sum(sizes.values()) // 32))
+    weighted = runs["weighted_baseline", 0]
+    self.assertEqual(sorted(weighted["corpus_weights"]), ["IMP", "POD"])
+    self.assertAlmostEqual(sum(weighted["corpus_weights"].values()), 2.0, places=5)
+    self.assertEqual(runs["single_baseline_IMP", 1]["training_corpora"], ["IMP"])
+    for results in runs.values():  # the demo's preset (standardised IS10, float32 DiffKDE)
+      self.assertEqual(results["paper_settings"]["preset"], "synthetic_demo")
+
+    report = os.path.join(out, "report")
+    self.assertGreater(os.path.getsize(os.path.join(report, "figure.png")), 1000)
+    table = open(os.path.join(report, "annotators_multi", "zero_shot_IEM.md"),
+                 encoding="utf-8").read()
+    self.assertIn("paired t-test vs single: IMP", table)
+    for setting in ("single: IMP", "merged", "weighted"):
+      self.assertIn(f"| {setting} | Baseline | 2 |", table)
+    self.assertTrue(os.path.exists(os.path.join(report, "annotators_multi", "in_corpus_IEM.md")))
+    # The CSV's p-values are scipy's paired t-test of the runs' zero-shot TVD against single.
+    rows = _csv_rows(os.path.join(report, "annotators_multi", "zero_shot_IEM.csv"))
+    single = [runs["single_baseline_IMP", s]["zero_shot"]["IEM"]["tvd"] for s in (0, 1)]
+    for setting, name in (("merged", "merged_baseline"), ("weighted", "weighted_baseline")):
+      row, = [r for r in rows if r["Training"] == setting and r["column"] == "TVD"]
+      tvd = [runs[name, s]["zero_shot"]["IEM"]["tvd"] for s in (0, 1)]
+      self.assertAlmostEqual(float(row["mean"]), np.mean(tvd), places=12)
+      expected = stats.ttest_rel(tvd, single).pvalue
+      if np.isfinite(expected):
+        self.assertAlmostEqual(float(row["p_value"]), expected, places=9)
+      else:
+        self.assertEqual(row["p_value"], "nan")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import glob
 import json
 import os
 import sys
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 FIGURE_COLUMNS = {"cww": None, "annotators": "TVD", "annotators_multi": "TVD"}
 
@@ -55,8 +55,10 @@ def _annotators_tables(runs_dir: str, out_dir: str) -> Dict[str, str]:
   return written
 
 
-def write_task_tables(task: str, runs_dir: str, out_dir: str) -> Dict[str, str]:
-  """The task's tables under out_dir; {table: markdown path}."""
+def write_task_tables(task: str, runs_dir: str, out_dir: str,
+                      baseline_corpus: Optional[str] = None) -> Dict[str, str]:
+  """The task's tables under out_dir; {table: markdown path}. baseline_corpus: annotators_multi's
+  single-corpus baseline of the t-tests (default: the first single-corpus setting found)."""
   if task == "cww":
     from tfser.tasks.cww import report as cww_report  # pylint: disable=g-import-not-at-top
     return cww_report.write_report(runs_dir, out_dir)
@@ -64,7 +66,7 @@ def write_task_tables(task: str, runs_dir: str, out_dir: str) -> Dict[str, str]:
     return _annotators_tables(runs_dir, out_dir)
   if task == "annotators_multi":
     from tfser.tasks.annotators_multi import report as multi_report  # pylint: disable=g-import-not-at-top
-    return multi_report.write_report(runs_dir, out_dir)
+    return multi_report.write_report(runs_dir, out_dir, baseline_corpus)
   raise ValueError(f"unknown task {task!r} in the runs")
 
 
@@ -107,13 +109,16 @@ def write_figure(tables: Dict[str, Dict[str, str]], path: str) -> str:
   return path
 
 
-def write_project_report(runs_dir: str, out_dir: str) -> Dict[str, Dict[str, str]]:
+def write_project_report(runs_dir: str, out_dir: str,
+                         baseline_corpus: Optional[str] = None) -> Dict[str, Dict[str, str]]:
   """Every task's tables under ``<out_dir>/<task>/`` and ``<out_dir>/figure.png``; returns
-  {task: {table: markdown path}} plus {"figure": {"png": path}}. FileNotFoundError if no run."""
+  {task: {table: markdown path}} plus {"figure": {"png": path}}. FileNotFoundError if no run.
+  baseline_corpus: as :func:`write_task_tables`."""
   tasks = tasks_found(runs_dir)
   if not tasks:
     raise FileNotFoundError(f"no results.json of any task under {runs_dir}")
-  tables = {task: write_task_tables(task, runs_dir, os.path.join(out_dir, task))
+  tables = {task: write_task_tables(task, runs_dir, os.path.join(out_dir, task),
+                                    baseline_corpus)
             for task in tasks}
   tables["figure"] = {"png": write_figure(tables, os.path.join(out_dir, "figure.png"))}
   return tables
@@ -123,10 +128,14 @@ def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument("--runs_dir", required=True, help="directory holding any tasks' runs")
   parser.add_argument("--out_dir", default="", help="default: <runs_dir>/report")
+  parser.add_argument("--baseline_corpus", default="",
+                      help="annotators_multi: the single-corpus runs' corpus the paired t-tests "
+                      "compare with (default: the first found)")
   args = parser.parse_args(argv)
   try:
     written = write_project_report(args.runs_dir,
-                                   args.out_dir or os.path.join(args.runs_dir, "report"))
+                                   args.out_dir or os.path.join(args.runs_dir, "report"),
+                                   args.baseline_corpus or None)
   except (ValueError, FileNotFoundError) as e:
     print(f"tfser.tasks.report: {e}", file=sys.stderr)
     return 2

@@ -84,6 +84,12 @@ def fit_and_keep_final(task_model: AnnotatorTaskModel, stream: tf.data.Dataset, 
   return epoch, step, train_seconds
 
 
+def paper_settings(config: AnnotatorsConfig) -> Dict[str, Any]:
+  """The settings where tfser's defaults follow the paper, as a run used them (issue 15)."""
+  return {"preset": config.preset, "standardize_features": config.standardize_features,
+          "diffkde_train_dtype": config.effective_train_dtype, "gt_std_ddof": config.gt_std_ddof}
+
+
 def build_task_model(config: AnnotatorsConfig, data: AnnotatorData, *,
                      model_class=AnnotatorTaskModel, **model_kwargs) -> AnnotatorTaskModel:
   """The network of ``config`` wrapped with its objective, compiled with the paper's SGD.
@@ -236,10 +242,7 @@ def run(config: AnnotatorsConfig, *, data: Optional[AnnotatorData] = None,
       # The test split and each zero-shot corpus's test set, by name (tfser.data.test_sets).
       "test_sets": dict(data.test_sets),
       # The settings where tfser's defaults follow the paper, as this run used them (issue 15).
-      "paper_settings": {"preset": config.preset,
-                         "standardize_features": config.standardize_features,
-                         "diffkde_train_dtype": config.effective_train_dtype,
-                         "gt_std_ddof": config.gt_std_ddof},
+      "paper_settings": paper_settings(config),
       # Epochs of the whole run, a resumed one included; best_epoch is 0-based, the epoch whose
       # weights are evaluated (with restore_best_weights). train_seconds: this process's.
       "epochs": len(history.get("loss", [])), "steps_per_epoch": steps_per_epoch,

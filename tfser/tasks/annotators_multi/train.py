@@ -97,6 +97,7 @@ def run(config: AnnotatorsMultiConfig, *, data: Optional[MultiCorpusData] = None
       "model": config.model, "objective": config.objective, "weighting": config.weighting,
       "fit_metric": config.fit_metric, "lambda_w": config.lambda_w,
       "config": dataclasses.asdict(config), "flags": dict(flags_used or {}),
+      "paper_settings": annotators_train.paper_settings(config),
       "num_annotators": data.num_annotators, "annotator_offsets": data.offsets,
       "input_dim": data.input_dim, "feature_names": list(data.feature_names),
       "epochs": len(history.get("loss", [])), "steps_per_epoch": data.steps_per_epoch,
