@@ -149,6 +149,16 @@ class GroundTruthSettingsTest(tf.test.TestCase):
     self.assertIn("--gt_std_ddof=1", run.stderr)
     self.assertNotIn("Traceback", run.stderr)
     self.assertFalse(os.path.exists(os.path.join(data_dir, "run", "results.json")))
+    # annotators_multi's launcher shares the check (tfser.launchers.common.annotator_settings).
+    run = subprocess.run(
+        [sys.executable, "-m", "tfser.launch", "--task=annotators_multi", "--holdout=POD",
+         "--training_corpora=IMP", f"--data_dir={data_dir}", "--features=is10",
+         f"--out_dir={os.path.join(data_dir, 'multi')}"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    self.assertEqual(run.returncode, 1, run.stderr)
+    self.assertIn("--holdout=POD", run.stderr)
+    self.assertIn("std_ddof=0", run.stderr)
+    self.assertNotIn("Traceback", run.stderr)
     # The library path refuses too; a matching ddof loads.
     config = AnnotatorsConfig(data_dir=data_dir, corpus="IMP", feature_names=("is10",),
                               zero_shot_corpora=("POD",))

@@ -128,7 +128,9 @@ class TableScriptsTest(unittest.TestCase):
     self.assertAlmostEqual(sum(weighted["corpus_weights"].values()), 2.0, places=5)
     self.assertEqual(runs["single_baseline_IMP", 1]["training_corpora"], ["IMP"])
     for results in runs.values():  # the demo's preset (standardised IS10, float32 DiffKDE)
-      self.assertEqual(results["paper_settings"]["preset"], "synthetic_demo")
+      self.assertEqual(results["paper_settings"],
+                       {"preset": "synthetic_demo", "standardize_features": True,
+                        "diffkde_train_dtype": "float32", "gt_std_ddof": 1})
 
     report = os.path.join(out, "report")
     self.assertGreater(os.path.getsize(os.path.join(report, "figure.png")), 1000)
