@@ -2,11 +2,12 @@
 
 Each script runs as a user would run it (bash, one ``python -m tfser.launch`` per run, then the
 report step), cut down to one seed / one epoch / a few rows (annotators_multi: two seeds, the
-fewest a paired t-test takes, of the cheapest row) so the four together take about three
-minutes on 2 cores. Every run uses the embedded demo the README's main job prepares, shared
-through its cache directory (--demo_dir's default, prepared once under a lock). The numbers are not checked here (tests/test_*_report.py test the report
-arithmetic on hand-made runs); what is checked is that every run the script names finished, and
-that the tables list the rows and columns the paper lays out.
+fewest a paired t-test takes, of the cheapest row) so the four together take about three minutes
+on 2 cores. Every run uses the embedded demo the README's main job prepares, shared through its
+cache directory (--demo_dir's default, prepared once under a lock). The numbers are not checked
+here (tests/test_*_report.py test the report arithmetic on hand-made runs); what is checked is
+that every run the script names finished, and that the tables list the rows and columns the paper
+lays out (annotators_multi: also its p-values, against scipy on the runs' own numbers).
 """
 
 import csv

@@ -2,13 +2,14 @@
 .model``), each task's loss summed over the training corpora with the CWW paper's Eq. 2.
 
 A training batch is ``{corpus: minibatch}`` (one per corpus per step, Algorithm 1). For each task
-of the objective (baseline; Task 1; Task 1 then Task 2, one SGD step each, as the annotators
-task) the loss is (1/D) sum_d w_d L_d, L_d the task's loss on corpus d's minibatch alone (Task 1:
-the CCC loss over that corpus's ratings; Task 2 and the baseline: the cross-entropy against its
-ground truth) and w the ``corpus_weights`` variable ``[D]`` (Eq. 3, assigned by
+of the objective (baseline; Task 1; Task 1 then Task 2, one SGD step each, as the annotators task)
+the loss is (1/D) sum_d w_d L_d, L_d the task's loss on corpus d's minibatch alone (Task 1: the
+CCC loss over that corpus's ratings; Task 2 and the baseline: the cross-entropy against its ground
+truth) and w the ``corpus_weights`` variable ``[D]`` (Eq. 3, assigned by
 ``tfser.core.corpus_weights.CorpusWeightsCallback`` at every epoch end; all 1 for
 ``weighting="equal"``). With ``weighting="merged"`` the batch is ``{"merged": minibatch}`` of
-every corpus's utterances mixed, one stream of weight 1: the plain loss. The variable is tracked by the model, so checkpoints carry it.
+every corpus's utterances mixed, one stream of weight 1: the plain loss. The variable is tracked
+by the model, so checkpoints carry it.
 
 Validation and evaluation see one corpus's batch at a time: the inherited ``test_step``.
 """
