@@ -465,6 +465,23 @@ class UserErrorTest(_CacheDir):
       self.assertIsNone(cli.user_message(e))
 
 
+  def test_a_diverged_run_is_a_message_not_the_kde_assert(self):
+    # The real graph assert of tfser.ops.kde on a NaN prediction, as a diverging DiffKDE run meets it.
+    from tfser.ops import kde  # pylint: disable=g-import-not-at-top
+    points = tf.constant([[[0.1, 0.2], [float("nan"), 0.3], [0.5, 0.6]]], tf.float32)
+    with self.assertRaises(tf.errors.InvalidArgumentError) as caught:
+      tf.function(lambda p: kde.diffusion_kde_2d(p, grid_size=16))(points)
+    message = cli.user_message(caught.exception)
+    self.assertIsNotNone(message)
+    self.assertIn("training diverged", message)
+    for flag in ("--learning_rate", "--standardize_features", "--diffkde_train_dtype", "--restart"):
+      self.assertIn(flag, message)
+    # Another InvalidArgumentError stays a bug with its traceback.
+    with self.assertRaises(tf.errors.InvalidArgumentError) as other:
+      tf.debugging.assert_equal(tf.constant(1), tf.constant(2))
+    self.assertIsNone(cli.user_message(other.exception))
+
+
 # ---------------------------------------------- the launchers in a subprocess: status, no traceback
 
 class LauncherTest(_CacheDir):

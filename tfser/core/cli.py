@@ -13,7 +13,7 @@
   e.g. a bad flag, a manifest of another schema version, a damaged shard, a run directory
   holding another run), file-system errors (missing file, permission, a file where a directory
   should be, full disk, read-only file system: the path named), TensorFlow's I/O errors of the
-  same kinds, a ``DataLossError`` (every shard of the data directory is then hashed afresh to
+  same kinds, a run that diverged (the KDE's assert on NaN predictions), a ``DataLossError`` (every shard of the data directory is then hashed afresh to
   name the damaged file) and Ctrl-C (how to resume). Anything else is a bug and keeps its
   traceback.
 """
@@ -40,6 +40,16 @@ _OS_HINTS = {
     errno.EISDIR: "a directory is where a file should be",
     errno.ENOENT: "check the path (was it moved or removed?)",
 }
+# The KDE's graph assert (tfser.ops.kde) on NaN/Inf points: in training these are the model's
+# predictions, so the run diverged; the data itself is checked finite by data_prep.
+_DIVERGED = "NaN or infinite valid points"
+_DIVERGED_HINT = (
+    "training diverged: the model's predictions became NaN or infinite (the KDE of the "
+    "predictions got non-finite points). Usual causes: unstandardised features under SGD "
+    "(--standardize_features; --preset=synthetic_demo for the embedded demo), a learning rate "
+    "too high (--learning_rate), float16 overflow in DiffKDE (--diffkde_train_dtype=float32). "
+    "The run directory keeps its last checkpoint; with other settings, add --restart or use "
+    "another --out_dir")
 _TF_IO_TEXT = (("No space left on device", errno.ENOSPC), ("Disk quota exceeded", errno.EDQUOT),
                ("Read-only file system", errno.EROFS), ("Permission denied", errno.EACCES),
                ("Not a directory", errno.ENOTDIR), ("No such file or directory", errno.ENOENT))
@@ -123,6 +133,8 @@ def user_message(exc: BaseException, data_dir: Optional[str] = None) -> Optional
     return (f"TensorFlow could not read a TFRecord shard ({first_line}); every shard under "
             f"{data_dir or 'the data directory'} matches its manifest, so the file changed "
             "while training or is another input: re-run data_prep.prepare for the corpora used")
+  if isinstance(exc, tf.errors.InvalidArgumentError) and _DIVERGED in (exc.message or ""):
+    return _DIVERGED_HINT
   if isinstance(exc, tf.errors.OpError):
     text = exc.message or str(exc)
     for needle, code in _TF_IO_TEXT:
