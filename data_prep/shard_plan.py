@@ -17,12 +17,9 @@ from data_prep import labels
 from data_prep.errors import CorpusError, DropLog
 from data_prep.ground_truth import GroundTruthConfig
 from tfser.data import schema
+from tfser.data.manifest import shard_name
 
 DEFAULT_SHARD_SIZE = 512
-
-
-def shard_name(split: str, index: int, count: int) -> str:
-  return f"{split}-{index:05d}-of-{count:05d}.tfrecord"
 
 
 @dataclasses.dataclass

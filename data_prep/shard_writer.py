@@ -6,7 +6,7 @@ rerun skips finished shards (:func:`shard_finished`) and assembles the manifest 
 
 Features run in one thread per core (:func:`_features_in_threads`); the ground truth of the
 shard's utterances runs meanwhile in a background thread (:func:`start_ground_truth`). Records are
-serialised with ``deterministic=True`` (sorted map keys), so a rerun is byte-identical.
+serialised with ``tfser.data.schema.encode`` (sorted map keys), so a rerun is byte-identical.
 """
 
 import concurrent.futures
@@ -108,8 +108,7 @@ def write_shard(shard: Shard, path: str, annotator_index: Dict[str, int], extrac
           with open_records(tmp) as writer:
             for i, utt in enumerate(written):
               truth = {b: d[i] for b, d in distributions.items()} if has_gt[i] else None
-              example = schema.to_example(utt, annotator_index, vectors[i], truth)
-              writer.write(example.SerializeToString(deterministic=True))
+              writer.write(schema.encode(utt, annotator_index, vectors[i], truth))
         except tf.errors.OpError as e:
           reason = e.message[len(tmp):].lstrip("; :") if e.message.startswith(tmp) else e.message
           raise OutputError(None, f"cannot write {tmp}: {reason}", tmp) from None

@@ -30,8 +30,7 @@ from unittest import mock
 import tfser  # noqa: F401
 import tensorflow as tf
 
-from tests.annotator_testdata import make_corpus
-from tests.test_cww_launch import write_tfrecords
+from tfser.testing.annotator_arrays import make_corpus
 from tfser.core import resumable as tfser_callbacks
 from tfser.core import run as train_common
 from tfser.core import cli
@@ -245,7 +244,7 @@ class ShardIntegrityTest(_CacheDir):
   def setUpClass(cls):
     super().setUpClass()
     cls.pristine = tempfile.mkdtemp(prefix="tfser-faults-data-")
-    write_tfrecords(cww_arrays.synthetic_corpora(
+    cww_arrays.write_tfrecords(cww_arrays.synthetic_corpora(
         dim=DIM, sizes={"CRE": 60, "IEM": 60, "IMP": 60, "POD": 60}, unlabelled=None, seed=1),
         cls.pristine)
 
@@ -368,7 +367,7 @@ class UserErrorTest(_CacheDir):
 
   def _bad_data(self, edit):
     data_dir = tempfile.mkdtemp(dir=_tempdir(self))
-    write_tfrecords(cww_arrays.synthetic_corpora(
+    cww_arrays.write_tfrecords(cww_arrays.synthetic_corpora(
         dim=DIM, sizes={"CRE": 40, "IEM": 40, "IMP": 40, "POD": 40}, unlabelled=None, seed=1),
         data_dir)
     edit(os.path.join(data_dir, "IEM", "manifest.json"))
@@ -473,7 +472,7 @@ class LauncherTest(_CacheDir):
   def setUpClass(cls):
     super().setUpClass()
     cls.data_dir = tempfile.mkdtemp(prefix="tfser-faults-launch-")
-    write_tfrecords(cww_arrays.synthetic_corpora(
+    cww_arrays.write_tfrecords(cww_arrays.synthetic_corpora(
         dim=DIM, sizes={"CRE": 60, "IEM": 60, "IMP": 60, "POD": 60}, unlabelled=None, seed=1),
         cls.data_dir)
 
