@@ -207,11 +207,13 @@ def prepare_corpus(utterances: Iterable[schema.Utterance],
         os.makedirs(partial_dir, exist_ok=True)
         own = None if num_shards == 1 else [s.name for s in mine]
         atomic_files.remove_stale_tmp(build, own)
-        atomic_files.remove_stale_tmp(partial_dir, None if own is None else [n + ".json" for n in own])
+        atomic_files.remove_stale_tmp(partial_dir,
+                                      None if own is None else [n + ".json" for n in own])
         if not os.path.exists(plan_path):
           atomic_write_bytes(plan_path, atomic_files.json_bytes({"fingerprint": fingerprint}))
         if audio is not None:
-          atomic_write_bytes(os.path.join(build, fingerprints.AUDIO_FILES), atomic_files.json_bytes(audio))
+          atomic_write_bytes(os.path.join(build, fingerprints.AUDIO_FILES),
+                             atomic_files.json_bytes(audio))
   if damage is None:
     _finish_locks(lock_dir, corpus, out_dir)
     return old
@@ -238,8 +240,8 @@ def prepare_corpus(utterances: Iterable[schema.Utterance],
         gt.start_warm_up()  # traces / compiles while the first shard's features are extracted
       if loader is None and needs_audio:
         loader = shard_writer.default_audio_loader()
-      sidecar = shard_writer.write_shard(shard, shard_path, annotator_index, extractors, gt, loader,
-                             skip_bad, bar, reader_log.sources, transcriber)
+      sidecar = shard_writer.write_shard(shard, shard_path, annotator_index, extractors, gt,
+                                         loader, skip_bad, bar, reader_log.sources, transcriber)
       on_event("shard_written", shard.name)
       atomic_write_bytes(sidecar_path, atomic_files.json_bytes(sidecar))
       on_event("shard_done", shard.name)
@@ -255,7 +257,7 @@ def prepare_corpus(utterances: Iterable[schema.Utterance],
         not os.path.isdir(build)):
       return done  # another worker was last and switched it in
     if not all(shard_writer.shard_finished(os.path.join(partial_dir, s.name + ".json"),
-                               os.path.join(build, s.name)) for s in shards):
+                                           os.path.join(build, s.name)) for s in shards):
       return None  # the other workers' shards are not finished yet
     sidecars = []
     for shard in shards:
