@@ -16,6 +16,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from data_prep import labels
+from data_prep.corpora import crema_d
 from data_prep.corpora import demo_voice
 from data_prep.errors import CorpusError
 from tfser.data import schema
@@ -79,13 +80,7 @@ SPECS = {
 }
 
 # CREMA-D's twelve sentences (short, emotionally neutral); the other corpora get template text.
-_CRE_SENTENCES = (
-    "It's eleven o'clock.", "That is exactly what happened.", "I'm on my way to the meeting.",
-    "I wonder what this is about.", "The airplane is almost full.",
-    "Maybe tomorrow it will be cold.", "I would like a new alarm clock.",
-    "I think I have a doctor's appointment.", "Don't forget a jacket.",
-    "I think I've seen this before.", "The surface is slick.",
-    "We'll stop in a couple of minutes.")
+_CRE_SENTENCES = tuple(crema_d.SENTENCES.values())
 _SUBJECTS = ("I", "we", "they", "my brother", "the neighbours", "our team", "she", "he")
 _VERBS = ("talked about", "looked at", "found", "waited for", "remembered", "fixed", "moved")
 _OBJECTS = ("the car", "the letter", "the old house", "the garden", "the report", "the kitchen",
