@@ -1,6 +1,6 @@
 """Several processes preparing one corpus: ``--num_shards=N --shard_index=i`` (issue 13).
 
-Every worker reads the whole corpus and makes the same plan (``write_tfrecords.plan_shards``:
+Every worker reads the whole corpus and makes the same plan (``shard_plan.plan_shards``:
 it depends only on the utterances and the settings), then writes only its own output shards:
 shard ``j`` of the plan (in plan order) belongs to worker ``j % N``. Each shard is computed
 exactly as a single process computes it (features per utterance, ground truth in chunks of the

@@ -27,7 +27,7 @@ Decoding (the choices Whisper leaves to the caller):
   * Each window is independent of the others in its batch (Whisper's encoder sees a fixed 30 s
     input with no padding mask), so the batch size changes speed, not text.
 
-Where it runs: ``data_prep.write_tfrecords`` calls :func:`fill_transcripts` per shard, before the
+Where it runs: ``data_prep.shard_writer`` calls :func:`fill_transcripts` per shard, before the
 features, so BERT embeds the ASR text, the text is stored in the shard's records with
 ``transcript_source`` ``"asr:<model name>"`` (``tfser.data.schema``) and a resumed prepare never
 transcribes a finished shard again (its records hold the text). The manifest's ``transcripts``

@@ -95,6 +95,7 @@ def write_data(data_dir: str, seed: int = 7) -> None:
   """Writes the fixed-seed corpora: CRE, IEM, IMP, POD (120 utterances each), LIBRI (48)."""
   from tests import pipeline_fixtures  # pylint: disable=g-import-not-at-top
   from tfser.data import schema  # pylint: disable=g-import-not-at-top
+  from tfser.testing import synthetic  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(seed)
   class_means = rng.normal(size=[4, DIM])
   affect = np.array([[0.0, 0.0], [0.5, 0.6], [-0.5, -0.5], [0.7, -0.6]])  # act/val per class
@@ -102,7 +103,7 @@ def write_data(data_dir: str, seed: int = 7) -> None:
     n = 120
     shift = rng.normal(scale=0.5, size=DIM)
     labels = rng.integers(0, 4, n)
-    features = class_means[labels] + shift + rng.normal(scale=1.2, size=[n, DIM])
+    features = synthetic.class_features(rng, labels, class_means, shift, noise=1.2)
     annotators = [f"{corpus}_a{k}" for k in range(8)]
     utterances, ground_truth = [], []
     for i in range(n):

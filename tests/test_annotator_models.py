@@ -7,7 +7,7 @@ import numpy as np
 import tfser  # noqa: F401
 import tensorflow as tf
 
-from tests.annotator_testdata import make_corpus
+from tfser.testing.annotator_arrays import make_corpus
 from tfser.tasks.annotators.model import AnnotatorTaskModel
 from tfser.metrics import consensus_from_distribution
 from tfser.models.annotator_builder import build_annotator_model

@@ -1,7 +1,7 @@
 """The annotators trainer: task1+2 vs task1, consensus vs a constant predictor, run outputs,
 resuming after an interruption, determinism, and bad input.
 
-Statistical tests run on a tiny synthetic corpus (tests/annotator_testdata.py) with a smaller
+Statistical tests run on a tiny synthetic corpus (tfser/testing/annotator_arrays.py) with a smaller
 DiffKDE (grid 32, 100 samples) and learning rate 1e-2 instead of the paper's 1e-3, so that a few
 epochs suffice; the comparisons are paired over test utterances.
 """
@@ -21,7 +21,7 @@ import tfser  # noqa: F401
 import tensorflow as tf
 
 from tests import testing
-from tests.annotator_testdata import make_corpus
+from tfser.testing.annotator_arrays import make_corpus
 from tfser import metrics
 from tfser.core import run as train_common
 from tfser.core.resumable import ResumableCheckpoint

@@ -13,14 +13,13 @@ import tfser  # noqa: F401
 import tensorflow as tf
 
 from tests import testing
-from tests.annotator_testdata import make_corpus
 from tfser.core import corpus_weights as corpus_weights_lib
 from tfser.core import run as run_lib
-from tfser.data import schema
 from tfser.tasks.annotators_multi import data as data_lib
 from tfser.tasks.annotators_multi import train
 from tfser.tasks.annotators_multi.config import AnnotatorsMultiConfig
-from tfser.testing import synthetic
+from tfser.testing import annotator_arrays
+from tfser.testing.annotator_arrays import make_corpus
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SPLITS = (("train", 64), ("validation", 32), ("test", 32))
@@ -69,23 +68,10 @@ def _run(config, data_kwargs, *callbacks):
 
 
 def _write_tfrecords(data_dir, corpus, seed):
-  """A tiny prepared corpus: features that set the latent ratings, 5 annotators."""
-  rng = np.random.default_rng(seed)
-  mixing = rng.normal(size=[8, 2]) / np.sqrt(8)
-  utterances, features, truth = [], [], []
-  for split, n in SPLITS:
-    x = rng.normal(size=[n, 8]).astype(np.float32)
-    latent = np.tanh(x @ mixing)
-    for i in range(n):
-      raters = rng.choice(5, 3, replace=False)
-      ratings = [(f"a{r}", *np.clip(latent[i] + rng.normal(scale=0.2, size=2), -1, 1))
-                 for r in raters]
-      utterances.append(synthetic.rated_utterance(corpus, f"{corpus}_{split}_{i}", ratings,
-                                                  split=split))
-      truth.append(synthetic.random_ground_truth(rng))
-    features.append(x)
-  synthetic.write_corpus(data_dir, corpus, utterances, {"synthetic": np.concatenate(features)},
-                         truth, shards_per_split=1)
+  """A tiny prepared corpus: features that set the latent ratings, 3 of 5 annotators each."""
+  annotator_arrays.write_tfrecords(
+      data_dir, corpus, make_corpus(num_annotators=5, input_dim=8, sizes=SPLITS, max_raters=3,
+                                    gt_grid=32, seed=seed))
 
 
 class AnnotatorsMultiTest(tf.test.TestCase):

@@ -8,6 +8,7 @@ from absl import flags
 
 from tfser.core import flags as config_flags
 from tfser.core.flags import NO_FLAG, nested, setting
+from tfser.models.annotator_config import AnnotatorModelConfig
 from tfser.tasks.annotators.config import AnnotatorsConfig
 from tfser.tasks.cww.config import CwwConfig
 
@@ -78,6 +79,28 @@ class ConfigFlagsTest(unittest.TestCase):
     for config_class in (CwwConfig, AnnotatorsConfig):
       for field in dataclasses.fields(config_class):
         self.assertTrue(field.metadata.get("help"), f"{config_class.__name__}.{field.name}")
+
+  def test_the_annotator_model_settings_are_declared_once(self):
+    # Issue 14: AnnotatorsConfig holds AnnotatorModelConfig's settings (same default, help and
+    # flag) instead of re-declaring them, and model_config builds the network's config from them.
+    shared = {f.name: f for f in dataclasses.fields(AnnotatorsConfig)
+              if f.metadata.get("same_as") is AnnotatorModelConfig}
+    self.assertEqual(sorted(shared), ["branch_layers", "dropout", "hidden_units", "model",
+                                      "out_bins", "seed", "shared_layers"])
+    model_fields = {f.name: f for f in dataclasses.fields(AnnotatorModelConfig)}
+    for name, field in shared.items():
+      self.assertEqual(field.default, model_fields[name].default, name)
+      self.assertEqual(field.metadata["help"], model_fields[name].metadata["help"], name)
+    run = AnnotatorsConfig(data_dir="d", model="onehot", hidden_units=7, shared_layers=2,
+                           branch_layers=3, dropout=0.5, out_bins=2, seed=11)
+    self.assertEqual(run.model_config(input_dim=5, num_annotators=4),
+                     AnnotatorModelConfig(model="onehot", input_dim=5, num_annotators=4,
+                                          hidden_units=7, shared_layers=2, branch_layers=3,
+                                          dropout=0.5, out_bins=2, seed=11))
+    values = flags.FlagValues()
+    config_flags.define_flags(AnnotatorsConfig, module_name="tests.annotators",
+                              flag_values=values)
+    self.assertEqual((values["hidden_units"].default, values["out_bins"].default), (256, "4"))
 
 
 if __name__ == "__main__":

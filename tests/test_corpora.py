@@ -9,8 +9,6 @@ import collections
 import math
 import os
 import re
-import shutil
-import tempfile
 
 from absl.testing import parameterized
 import hypothesis
@@ -30,7 +28,7 @@ from data_prep.corpora import muse
 from tests import testing
 from tfser.data import schema
 
-FIXTURES = os.path.join(testing.DATA_DIR, "fixtures")
+FIXTURES = testing.FIXTURES
 CREMA_REAL = os.path.join(testing.DATA_DIR, "crema-d")
 
 
@@ -42,18 +40,7 @@ def _ratings(utt):
   return {r.annotator: r for r in utt.ratings}
 
 
-class _CorpusTest(tf.test.TestCase, parameterized.TestCase):
-
-  def tempdir(self):
-    path = tempfile.mkdtemp()
-    self.addCleanup(shutil.rmtree, path, ignore_errors=True)
-    return path
-
-  def copy_fixture(self, name):
-    """A writable copy of a fixture tree."""
-    dst = os.path.join(self.tempdir(), name)
-    shutil.copytree(os.path.join(FIXTURES, name), dst)
-    return dst
+class _CorpusTest(testing.FixtureTrees, tf.test.TestCase, parameterized.TestCase):
 
   def replace_line(self, path, old, new):
     with open(path) as f:

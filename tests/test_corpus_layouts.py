@@ -8,7 +8,6 @@ import ast
 import csv
 import os
 import shutil
-import tempfile
 
 import tfser  # noqa: F401
 import tensorflow as tf
@@ -26,7 +25,7 @@ from data_prep.corpora import muse
 from tests import testing
 from tests.write_tfrecords_fixtures import FakeExtractor
 
-FIXTURES = os.path.join(testing.DATA_DIR, "fixtures")
+FIXTURES = testing.FIXTURES
 
 
 def _fixture(name):
@@ -42,17 +41,7 @@ def _unit(x, lo, hi):
   return -1 + (x - lo) * 2 / (hi - lo)
 
 
-class _LayoutTest(tf.test.TestCase):
-
-  def tempdir(self):
-    path = tempfile.mkdtemp()
-    self.addCleanup(shutil.rmtree, path, ignore_errors=True)
-    return path
-
-  def copy_fixture(self, name):
-    dst = os.path.join(self.tempdir(), name)
-    shutil.copytree(_fixture(name), dst)
-    return dst
+class _LayoutTest(testing.FixtureTrees, tf.test.TestCase):
 
   def assertAudioResolves(self, utterances):
     for u in utterances:

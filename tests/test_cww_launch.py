@@ -7,38 +7,13 @@ import subprocess
 import sys
 import tempfile
 
-import numpy as np
-
 import tfser  # noqa: F401
 import tensorflow as tf
 
-from tests import pipeline_fixtures
-from tfser.data import schema
 from tfser.testing import cww_arrays
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DIM = 16
-
-
-def write_tfrecords(source: cww_arrays.ArraySource, data_dir: str) -> None:
-  """Writes an ArraySource's corpora as data_prep-style TFRecords + manifests."""
-  for corpus, splits in source.corpora.items():
-    utterances, features = [], []
-    for split, (x, y, votes, speakers) in sorted(splits.items()):
-      for i in range(len(y)):
-        ratings = [schema.Rating(f"r{k}", category=schema.CLASS_NAMES[c])
-                   for k, c in enumerate(np.repeat(np.arange(4), votes[i].astype(int)))]
-        utterances.append(schema.Utterance(
-            corpus=corpus, utterance_id=f"{corpus}_{split}_{i}", speaker=speakers[i], split=split,
-            cww_split=split, label=schema.CLASS_NAMES[y[i]], label_source="intended",
-            ratings=ratings))
-        features.append(x[i])
-    pipeline_fixtures.write_corpus(data_dir, corpus, utterances, {"is10": np.stack(features)},
-                                   shards_per_split=1)
-  for corpus, x in source.unlabelled_features.items():
-    utterances = [schema.Utterance(corpus=corpus, utterance_id=f"{corpus}_{i}", split="all",
-                                   cww_split="all") for i in range(len(x))]
-    pipeline_fixtures.write_corpus(data_dir, corpus, utterances, {"is10": x}, shards_per_split=1)
 
 
 def _launch(*flags, **env_overrides):
@@ -55,7 +30,7 @@ class LaunchTest(tf.test.TestCase):
     cls.data_dir = tempfile.mkdtemp(prefix="tfser-cww-data-")
     source = cww_arrays.synthetic_corpora(dim=DIM, sizes={"CRE": 100, "IEM": 100, "IMP": 100,
                                                         "POD": 100, "LIBRI": 40}, seed=1)
-    write_tfrecords(source, cls.data_dir)
+    cww_arrays.write_tfrecords(source, cls.data_dir)
 
   def test_main_job_on_tfrecords(self):
     out = tempfile.mkdtemp(dir=self.get_temp_dir())

@@ -30,6 +30,7 @@ import tensorflow as tf
 from data_prep import fingerprint as fingerprints
 from data_prep import prepare
 from data_prep import staging
+from data_prep import shard_writer
 from data_prep import write_tfrecords as wt
 from tfser.data import manifest as manifest_lib
 
@@ -207,7 +208,7 @@ class FaultTest(parameterized.TestCase, tf.test.TestCase):
       def write(self, record):
         raise tf.errors.ResourceExhaustedError(None, None, "No space left on device")
     patch = (mock.patch("os.fsync", full) if where == "fsync" else
-             mock.patch.object(wt, "_open_records", FullWriter))
+             mock.patch.object(shard_writer, "open_records", FullWriter))
     with patch:
       rc, err = self.main("--shard_size=3")
     self.assertEqual(rc, 1)

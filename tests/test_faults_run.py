@@ -30,8 +30,7 @@ from unittest import mock
 import tfser  # noqa: F401
 import tensorflow as tf
 
-from tests.annotator_testdata import make_corpus
-from tests.test_cww_launch import write_tfrecords
+from tfser.testing.annotator_arrays import make_corpus
 from tfser.core import resumable as tfser_callbacks
 from tfser.core import run as train_common
 from tfser.core import cli
@@ -99,6 +98,28 @@ class _CacheDir(tf.test.TestCase):
     patcher = mock.patch.dict(os.environ, {"TFSER_CACHE_DIR": _tempdir(self)})
     patcher.start()
     self.addCleanup(patcher.stop)
+
+
+def _write_corpora(data_dir, size=60):
+  """CRE, IEM, IMP and POD (``size`` utterances each, no unlabelled corpus) as TFRecords."""
+  cww_arrays.write_tfrecords(cww_arrays.synthetic_corpora(
+      dim=DIM, sizes={c: size for c in ("CRE", "IEM", "IMP", "POD")}, unlabelled=None, seed=1),
+      data_dir)
+
+
+class _WithCorpora(_CacheDir):
+  """``cls.data_dir``: the corpora of :func:`_write_corpora`, written once for the class."""
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.data_dir = tempfile.mkdtemp(prefix=f"tfser-{cls.__name__}-")
+    _write_corpora(cls.data_dir)
+
+  @classmethod
+  def tearDownClass(cls):
+    shutil.rmtree(cls.data_dir, ignore_errors=True)
+    super().tearDownClass()
 
 
 # ---------------------------------------------------------------- 1. a run dir resumes its own run
@@ -239,24 +260,11 @@ class EpochEndKillTest(_CacheDir):
 
 # -------------------------------------------------------------- 3. shards against the manifest
 
-class ShardIntegrityTest(_CacheDir):
-
-  @classmethod
-  def setUpClass(cls):
-    super().setUpClass()
-    cls.pristine = tempfile.mkdtemp(prefix="tfser-faults-data-")
-    write_tfrecords(cww_arrays.synthetic_corpora(
-        dim=DIM, sizes={"CRE": 60, "IEM": 60, "IMP": 60, "POD": 60}, unlabelled=None, seed=1),
-        cls.pristine)
-
-  @classmethod
-  def tearDownClass(cls):
-    shutil.rmtree(cls.pristine, ignore_errors=True)
-    super().tearDownClass()
+class ShardIntegrityTest(_WithCorpora):
 
   def _data(self):
     data_dir = os.path.join(_tempdir(self), "data")
-    shutil.copytree(self.pristine, data_dir)
+    shutil.copytree(self.data_dir, data_dir)  # a copy to damage; the class's stays pristine
     return data_dir
 
   def _shard(self, data_dir, split="train", corpus="IEM"):
@@ -368,9 +376,7 @@ class UserErrorTest(_CacheDir):
 
   def _bad_data(self, edit):
     data_dir = tempfile.mkdtemp(dir=_tempdir(self))
-    write_tfrecords(cww_arrays.synthetic_corpora(
-        dim=DIM, sizes={"CRE": 40, "IEM": 40, "IMP": 40, "POD": 40}, unlabelled=None, seed=1),
-        data_dir)
+    _write_corpora(data_dir, size=40)
     edit(os.path.join(data_dir, "IEM", "manifest.json"))
     return data_dir
 
@@ -484,20 +490,7 @@ class UserErrorTest(_CacheDir):
 
 # ---------------------------------------------- the launchers in a subprocess: status, no traceback
 
-class LauncherTest(_CacheDir):
-
-  @classmethod
-  def setUpClass(cls):
-    super().setUpClass()
-    cls.data_dir = tempfile.mkdtemp(prefix="tfser-faults-launch-")
-    write_tfrecords(cww_arrays.synthetic_corpora(
-        dim=DIM, sizes={"CRE": 60, "IEM": 60, "IMP": 60, "POD": 60}, unlabelled=None, seed=1),
-        cls.data_dir)
-
-  @classmethod
-  def tearDownClass(cls):
-    shutil.rmtree(cls.data_dir, ignore_errors=True)
-    super().tearDownClass()
+class LauncherTest(_WithCorpora):
 
   def test_cww_quiet_output_then_other_holdout_refused_then_restart(self):
     out = _tempdir(self)

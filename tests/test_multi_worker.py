@@ -112,7 +112,7 @@ class MultiWorkerTest(tf.test.TestCase):
     source = cww_arrays.synthetic_corpora(
         dim=test_cww_launch.DIM, sizes={"CRE": 100, "IEM": 100, "IMP": 100, "POD": 60,
                                         "LIBRI": 40}, seed=1)
-    test_cww_launch.write_tfrecords(source, cls.data_dir)
+    cww_arrays.write_tfrecords(source, cls.data_dir)
 
   @classmethod
   def tearDownClass(cls):

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from unittest import mock
 
 from absl.testing import parameterized
 import numpy as np
@@ -20,6 +21,7 @@ import tensorflow as tf
 
 from data_prep import ground_truth
 from data_prep import labels
+from data_prep import shard_writer
 from data_prep import write_tfrecords as wt
 from data_prep.errors import CorpusError, DropLog
 from tests import write_tfrecords_fixtures as fx
@@ -376,16 +378,13 @@ class AtomicityTest(tf.test.TestCase):
     out = self.get_temp_dir() + "/crash2"
     utts = fx.make_utterances(8)
     bad_annotators = {}  # an annotator index without the ids makes to_example raise mid-file
-    original = wt._write_shard
+    original = shard_writer.write_shard
 
     def broken(shard, path, annotator_index, *args):
       return original(shard, path, bad_annotators, *args)
-    wt._write_shard = broken
-    try:
+    with mock.patch.object(shard_writer, "write_shard", broken):
       with self.assertRaises(KeyError):
         _write(utts, out)
-    finally:
-      wt._write_shard = original
     self.assertEmpty(_find(out, "*.tfrecord") + _find(out, ".*.tmp"))
 
 

@@ -84,6 +84,14 @@ def first_existing(root: str, candidates: Sequence[str], what: str) -> str:
   raise errors.CorpusError(f"missing {what} (looked for {', '.join(candidates)})", path=root)
 
 
+def text_file(path: str) -> str:
+  """The words of a transcript file, white space folded (UTF-8, a BOM dropped); "" if missing."""
+  if os.path.isfile(path):
+    with open(path, encoding="utf-8-sig", errors="replace") as f:
+      return " ".join(f.read().split())
+  return ""
+
+
 def require_nonempty(count: int, path: str, dropped: Optional[errors.DropLog] = None) -> None:
   """CorpusError when nothing was read; the message says how many were dropped and why."""
   if count == 0:

@@ -174,18 +174,10 @@ def _header(root: str, audio_root: str, line: str,
       audio_path=os.path.abspath(os.path.join(
           audio_root, f"session{session}", match.group("sentence"), match.group("scenario"),
           utt_id + ".wav")),
-      transcript=_transcript(root, utt_id),
+      transcript=common.text_file(os.path.join(root, "Text", utt_id + ".txt")),
       label=common.label_of(category), raw_label=head[1], label_source="majority",
       activation=common.scale(common.parse_number(dims["A"]), lo, hi, REVERSE_ACTIVATION),
       valence=common.scale(common.parse_number(dims["V"]), lo, hi),
       dominance=common.scale(common.parse_number(dims["D"]), lo, hi, REVERSE_DOMINANCE,
                              allow_nan=True))
   return utt
-
-
-def _transcript(root: str, utt_id: str) -> str:
-  path = os.path.join(root, "Text", utt_id + ".txt")
-  if os.path.isfile(path):
-    with open(path, encoding="utf-8-sig", errors="replace") as f:
-      return " ".join(f.read().split())
-  return ""

@@ -240,16 +240,8 @@ def _consensus(row, utt_id, audio_dir, root, annotators_test_sets, cww_test_sets
       speaker="" if speaker.lower() == "unknown" else speaker,
       gender=_GENDERS[gender.lower()], split=split, cww_split=cww_split,
       audio_path=os.path.abspath(os.path.join(audio_dir, utt_id + ".wav")),
-      transcript=_transcript(root, utt_id),
+      transcript=common.text_file(os.path.join(root, "Transcripts", utt_id + ".txt")),
       label=common.label_of(category), raw_label=letter, label_source="majority",
       activation=common.scale(common.parse_number(row["EmoAct"]), lo, hi),
       valence=common.scale(common.parse_number(row["EmoVal"]), lo, hi),
       dominance=common.scale(common.parse_number(row["EmoDom"]), lo, hi, allow_nan=True))
-
-
-def _transcript(root: str, utt_id: str) -> str:
-  path = os.path.join(root, "Transcripts", utt_id + ".txt")
-  if os.path.isfile(path):
-    with open(path, encoding="utf-8-sig", errors="replace") as f:
-      return " ".join(f.read().split())
-  return ""

@@ -35,6 +35,25 @@ def setting(default: Any, help: str, *, flag: Optional[str] = None,  # pylint: d
       "from_flag": from_flag, "flag_default": flag_default})
 
 
+def same_as(config_class, name: str):
+  """A field that another config declares (its ``setting``: default, help, flag), held here too.
+
+  For a setting that belongs to a lower layer's config but is chosen per run: e.g. the
+  annotators task's ``hidden_units`` is ``AnnotatorModelConfig.hidden_units``, declared there once
+  (same default, help and flag); :func:`pick` builds the lower config back from the run's.
+  """
+  field = config_class.__dataclass_fields__[name]
+  return dataclasses.field(default=field.default,
+                           metadata=dict(field.metadata, same_as=config_class))
+
+
+def pick(config_class, source, **more):
+  """``config_class`` built from ``source``'s :func:`same_as` fields of it, plus ``more``."""
+  shared = {f.name: getattr(source, f.name) for f in dataclasses.fields(source)
+            if f.metadata.get("same_as") is config_class}
+  return config_class(**shared, **more)
+
+
 def nested(config_class, prefix: str, help: str = ""):  # pylint: disable=redefined-builtin
   """A field holding another config dataclass; its flags are ``<prefix><its field>``."""
   return dataclasses.field(default_factory=config_class,

@@ -64,6 +64,11 @@ def feature_dims(manifest: dict, names: Sequence[str]) -> Dict[str, int]:
   return {n: int(available[n]["dim"]) for n in names}
 
 
+def shard_name(split: str, index: int, count: int) -> str:
+  """The file name of shard ``index`` (0-based) of the ``count`` shards of a split."""
+  return f"{split}-{index:05d}-of-{count:05d}.tfrecord"
+
+
 def shard_split(filename: str, entry: dict) -> str:
   """A shard's split: from its manifest entry, else its name ``<split>-NNNNN-of-MMMMM``."""
   return entry.get("split") or os.path.basename(filename).split("-", 1)[0]

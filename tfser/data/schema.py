@@ -1,7 +1,7 @@
 """The one utterance record and its TFRecord schema (writer and tf.data parser both import this).
 
 A corpus reader yields :class:`Utterance` records; ``data_prep`` adds features and ground-truth
-distributions and serialises them with :func:`to_example`; ``tfser.data.pipeline`` parses them
+distributions and serialises them with :func:`encode` (:func:`to_example`, serialised); ``tfser.data.pipeline`` parses them
 back in blocks with :func:`feature_spec` (``tfser.testing.records.parse_example``: one record). Bump :data:`SCHEMA_VERSION` whenever a key, dtype or shape changes.
 
 Units and conventions:
@@ -159,6 +159,17 @@ def to_example(utt: Utterance,
                          f"{gt.shape}, expected {(GT_SEEDS, bins * bins)}")
       f[f"gt_{bins}x{bins}"] = _floats(gt)
   return tf.train.Example(features=tf.train.Features(feature=f))
+
+
+def encode(utt: Utterance,
+           annotator_index: Dict[str, int],
+           features: Optional[Dict[str, np.ndarray]] = None,
+           ground_truth: Optional[Dict[int, np.ndarray]] = None) -> bytes:
+  """One TFRecord record: :func:`to_example` serialised with sorted map keys, so the same
+  utterance always gives the same bytes. Every writer (``data_prep``'s shards, the generated
+  corpora of ``tfser.testing``) writes these."""
+  return to_example(utt, annotator_index, features, ground_truth).SerializeToString(
+      deterministic=True)
 
 
 def transcript_source(utt: Utterance) -> str:

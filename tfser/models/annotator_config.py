@@ -8,6 +8,9 @@ field with the paper's value as its default.
 
 import dataclasses
 
+from tfser.core.flags import NO_FLAG
+from tfser.core.flags import setting
+
 MODELS = ("baseline", "mt", "onehot")
 
 
@@ -30,15 +33,22 @@ class AnnotatorModelConfig:
   seed: seed of the input dropout's masks (a tfser addition: their generator is saved in
     checkpoints, so a resumed run draws the same masks as an uninterrupted one).
   """
-  model: str = "mt"
-  input_dim: int = 1280
-  num_annotators: int = 0
-  hidden_units: int = 256
-  shared_layers: int = 1
-  branch_layers: int = 2
-  dropout: float = 0.2
-  out_bins: int = 4
-  seed: int = 0
+  # Each field's help is its flag's (tfser.core.flags.setting): the annotators task's config holds
+  # the ones chosen per run (tfser.core.flags.same_as); input_dim and num_annotators come from
+  # the data.
+  model: str = setting("mt", "baseline: 4x4 distribution from the features (Zhang et al.); mt: "
+                       "one linear head per annotator (sparse head table); onehot: annotator "
+                       "one-hot joined to the input.", choices=MODELS)
+  input_dim: int = setting(1280, "Width of the concatenated input features.", flag=NO_FLAG)
+  num_annotators: int = setting(0, "The corpus's annotator count.", flag=NO_FLAG)
+  hidden_units: int = setting(256, "Width of every hidden layer (paper: 256).")
+  shared_layers: int = setting(1, "Shared Dense+ReLU layers (paper: 1; the baseline has "
+                               "shared_layers + branch_layers in a row).")
+  branch_layers: int = setting(2, "Dense+ReLU layers per prediction (paper: 2).")
+  dropout: float = setting(0.2, "Dropout on the input features (paper: 0.2).")
+  out_bins: int = setting(4, "Bins per axis of the distributions (4x4; 2x2).", choices=("4", "2"),
+                          flag_default="4", from_flag=int)
+  seed: int = setting(0, "Random seed (--seed).", flag=NO_FLAG)
 
   def __post_init__(self):
     if self.model not in MODELS:

@@ -2,7 +2,9 @@
 
 ``ArraySource`` serves numpy arrays through the same interface as
 ``tfser.tasks.cww.data.PipelineSource`` (the TFRecord source), so trainer tests exercise
-the same code path without writing records.
+the same code path without writing records; :func:`write_tfrecords` writes one as prepared
+corpora for the tests that do. ``synthetic_corpora`` draws them with ``tfser.testing.synthetic``'s
+generator.
 """
 
 from typing import Dict, Mapping, Optional, Sequence, Tuple
@@ -11,6 +13,9 @@ import numpy as np
 
 import tfser  # noqa: F401  (Keras flavour before TensorFlow)
 import tensorflow as tf
+
+from tfser.data import schema
+from tfser.testing import synthetic
 
 
 class ArraySource:
@@ -132,11 +137,9 @@ def synthetic_corpora(corpora: Sequence[str] = ("CRE", "IEM", "IMP", "POD"), *,
         continue
       m = max(int(n * frac), num_classes)
       labels = rng.integers(0, num_classes, m).astype(np.int32)
-      x = class_means[labels] + offset + rng.normal(0.0, noise, [m, dim])
-      votes = None
-      if k == 0:  # like CREMA-D, the first corpus has annotator votes (for soft labels)
-        probs = np.full([m, num_classes], 0.4 / num_classes) + 0.6 * np.eye(num_classes)[labels]
-        votes = np.stack([rng.multinomial(5, p) for p in probs]).astype(np.float32)
+      x = synthetic.class_features(rng, labels, class_means, offset, noise)
+      # Like CREMA-D, the first corpus has annotator votes (for soft labels).
+      votes = synthetic.class_votes(rng, labels, num_classes) if k == 0 else None
       # Speakers assigned without the generator, so the features and labels do not depend on it.
       speakers = synthetic_speakers(corpus)
       splits[split] = (x.astype(np.float32), labels, votes,
@@ -147,3 +150,25 @@ def synthetic_corpora(corpora: Sequence[str] = ("CRE", "IEM", "IMP", "POD"), *,
     extra[unlabelled] = (rng.normal(0.0, 1.0, [max(sizes.get(unlabelled, 128), 32), dim])
                          + class_means[0]).astype(np.float32)
   return ArraySource(labelled, extra, num_classes)
+
+
+def write_tfrecords(source: ArraySource, data_dir: str) -> None:
+  """Writes an ArraySource's corpora as prepared corpora (``synthetic.write_corpus``, one shard
+  per split): features "is10", the votes as categorical ratings of raters ``r0`` ..."""
+  for corpus, splits in source.corpora.items():
+    utterances, features = [], []
+    for split, (x, y, votes, speakers) in sorted(splits.items()):
+      for i in range(len(y)):
+        ratings = [schema.Rating(f"r{k}", category=schema.CLASS_NAMES[c])
+                   for k, c in enumerate(np.repeat(np.arange(4), votes[i].astype(int)))]
+        utterances.append(schema.Utterance(
+            corpus=corpus, utterance_id=f"{corpus}_{split}_{i}", speaker=speakers[i], split=split,
+            cww_split=split, label=schema.CLASS_NAMES[y[i]], label_source="intended",
+            ratings=ratings))
+        features.append(x[i])
+    synthetic.write_corpus(data_dir, corpus, utterances, {"is10": np.stack(features)},
+                           shards_per_split=1)
+  for corpus, x in source.unlabelled_features.items():
+    utterances = [schema.Utterance(corpus=corpus, utterance_id=f"{corpus}_{i}", split="all",
+                                   cww_split="all") for i in range(len(x))]
+    synthetic.write_corpus(data_dir, corpus, utterances, {"is10": x}, shards_per_split=1)

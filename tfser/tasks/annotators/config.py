@@ -9,8 +9,10 @@ import dataclasses
 from typing import Optional, Tuple
 
 from tfser.core.flags import NO_FLAG
+from tfser.core.flags import pick
+from tfser.core.flags import same_as
 from tfser.core.flags import setting
-from tfser.models.annotator_config import MODELS
+from tfser.models.annotator_config import MODELS, AnnotatorModelConfig
 
 # The objectives (tfser.tasks.annotators.model.OBJECTIVES; kept here free of TensorFlow).
 OBJECTIVES = ("baseline", "task1", "task1+2")
@@ -51,9 +53,7 @@ class AnnotatorsConfig:
                         "(the defaults) or synthetic_demo (standardised features, float32 "
                         "DiffKDE: the embedded demo); explicit flags override it.",
                         choices=tuple(PRESETS))
-  model: str = setting("mt", "baseline: 4x4 distribution from the features (Zhang et al.); mt: "
-                       "one linear head per annotator (sparse head table); onehot: annotator "
-                       "one-hot joined to the input.", choices=MODELS)
+  model: str = same_as(AnnotatorModelConfig, "model")
   objective: str = setting("task1+2", "MT / one-hot training: task1 = CCC loss on individual "
                            "annotators; task1+2 = Task 1 and the DiffKDE distribution loss, "
                            "alternating per batch (one SGD step each). The baseline model always "
@@ -85,20 +85,18 @@ class AnnotatorsConfig:
       1, "The std ddof the ground truth's upsampling noise was made with (data_prep.prepare "
       "--gt_std_ddof; 1 = sample std, the authors' torch.std). A corpus whose manifest records "
       "another is refused.", choices=("0", "1"), flag_default="1", from_flag=int)
-  seed: int = setting(0, "Random seed (--seed).", flag=NO_FLAG)
+  seed: int = same_as(AnnotatorModelConfig, "seed")
   gt_seed: Optional[int] = setting(None, "Ground-truth distribution seed 0-4; -1: --seed mod 5.",
                                    flag_default=-1,
                                    from_flag=lambda v: None if v < 0 else v)
   min_ratings: int = setting(2, "Utterances with fewer valid ratings are left out.")
   batch_size: int = setting(32, "Minibatch size (--batch_size).", flag=NO_FLAG)
-  # Model (section 3.2).
-  hidden_units: int = setting(256, "Width of every hidden layer (paper: 256).")
-  shared_layers: int = setting(1, "Shared Dense+ReLU layers (paper: 1; the baseline has "
-                               "shared_layers + branch_layers in a row).")
-  branch_layers: int = setting(2, "Dense+ReLU layers per prediction (paper: 2).")
-  dropout: float = setting(0.2, "Dropout on the input features (paper: 0.2).")
-  out_bins: int = setting(4, "Bins per axis of the distributions (4x4; 2x2).", choices=("4", "2"),
-                          flag_default="4", from_flag=int)
+  # Model (section 3.2): AnnotatorModelConfig's settings (model_config builds it).
+  hidden_units: int = same_as(AnnotatorModelConfig, "hidden_units")
+  shared_layers: int = same_as(AnnotatorModelConfig, "shared_layers")
+  branch_layers: int = same_as(AnnotatorModelConfig, "branch_layers")
+  dropout: float = same_as(AnnotatorModelConfig, "dropout")
+  out_bins: int = same_as(AnnotatorModelConfig, "out_bins")
   # Optimisation (section 3.3).
   learning_rate: float = setting(1e-3, "SGD learning rate (paper: 0.001).")
   momentum: float = setting(0.9, "SGD momentum (paper: 0.9).")
@@ -160,6 +158,11 @@ class AnnotatorsConfig:
     if not self.data_dir:
       raise ValueError("AnnotatorsConfig.data_dir is empty (the launcher prepares the demo when "
                        "--data_dir is unset)")
+
+  def model_config(self, *, input_dim: int, num_annotators: int) -> AnnotatorModelConfig:
+    """The network's configuration: this run's model settings (model, hidden_units,
+    shared_layers, branch_layers, dropout, out_bins, seed) and the data's widths."""
+    return pick(AnnotatorModelConfig, self, input_dim=input_dim, num_annotators=num_annotators)
 
   @property
   def effective_gt_seed(self) -> int:

@@ -57,7 +57,6 @@ from tfser.tasks.annotators.evaluate import evaluate
 from tfser.tasks.annotators.model import AnnotatorTaskModel
 from tfser.layers.diffkde import DiffKDE
 from tfser.models.annotator_builder import build_annotator_model
-from tfser.models.annotator_config import AnnotatorModelConfig
 
 _LOG = logging.getLogger(__name__)
 # Settings that cannot change a run's result: a run directory resumes whatever they are (the
@@ -96,11 +95,8 @@ def build_task_model(config: AnnotatorsConfig, data: AnnotatorData, *,
 
   data: anything with ``input_dim`` and ``num_annotators``. model_class, model_kwargs: an
   AnnotatorTaskModel subclass and its extra arguments (annotators_multi's corpora)."""
-  network = build_annotator_model(AnnotatorModelConfig(
-      model=config.model, input_dim=data.input_dim, num_annotators=data.num_annotators,
-      hidden_units=config.hidden_units, shared_layers=config.shared_layers,
-      branch_layers=config.branch_layers, dropout=config.dropout, out_bins=config.out_bins,
-      seed=config.seed))
+  network = build_annotator_model(config.model_config(input_dim=data.input_dim,
+                                                      num_annotators=data.num_annotators))
   train_dtype = config.effective_train_dtype
   diffkde_args = dict(grid_size=config.diffkde_grid_size, out_bins=config.out_bins,
                       sigma=config.diffkde_sigma, samples=config.diffkde_samples,
