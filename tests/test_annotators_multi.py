@@ -210,7 +210,7 @@ class AnnotatorsMultiTest(tf.test.TestCase):
       table = f.read()
     p_value = stats.ttest_rel(tvd["weighted"], tvd["single"]).pvalue
     self.assertLess(p_value, 0.05)
-    self.assertIn(f"| weighted | MT-12 | 3 | .500 \u00b1 .010* |", table)
+    self.assertIn("| weighted | MT-12 | 3 | .500 \u00b1 .010* |", table)
     self.assertIn("| single: IMP | MT-12 | 3 | .610 \u00b1 .010 |", table)
 
   def test_merged_stream_mixes_the_corpora_in_proportion_to_their_sizes(self):
