@@ -114,8 +114,11 @@ class DiffKDE(tf.keras.layers.Layer):
 
   def build(self, input_shape):
     # Call counter for the upsampling seed; int64 and non-trainable, so no policy casts it.
+    # Under a strategy every replica calls the layer once per step on the same (gathered) batch:
+    # the counter advances once per call (ONLY_FIRST_REPLICA), equal on every replica.
     self.call_count = self.add_weight(
-        name="call_count", shape=[], dtype=tf.int64, initializer="zeros", trainable=False)
+        name="call_count", shape=[], dtype=tf.int64, initializer="zeros", trainable=False,
+        aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
     super().build(input_shape)
 
   @property

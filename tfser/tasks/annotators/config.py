@@ -13,6 +13,7 @@ from tfser.core.flags import pick
 from tfser.core.flags import same_as
 from tfser.core.flags import setting
 from tfser.models.annotator_config import MODELS, AnnotatorModelConfig
+from tfser.tasks.cww.config import DISTRIBUTE
 
 # The objectives (tfser.tasks.annotators.model.OBJECTIVES; kept here free of TensorFlow).
 OBJECTIVES = ("baseline", "task1", "task1+2")
@@ -128,6 +129,11 @@ class AnnotatorsConfig:
   jit: bool = setting(False, "XLA train step (--jit).", flag=NO_FLAG)
   mixed_precision: bool = setting(False, "mixed_float16 (--mixed_precision).", flag=NO_FLAG)
   deterministic: bool = setting(True, "Op determinism (--deterministic).", flag=NO_FLAG)
+  distribute: str = setting("none", "tf.distribute strategy: none, mirrored (all local devices), "
+                            "multi_worker (TF_CONFIG; see the README's Several workers). "
+                            "--batch_size is the global minibatch; the losses are computed on it "
+                            "whole (predictions all-gathered), as on one worker.",
+                            choices=DISTRIBUTE)
   checkpoint_every_batches: int = setting(0, "Also checkpoint every N batches (a killed run "
                                           "resumes mid-epoch); 0: at epoch ends only.")
   image_utterances: int = setting(8, "Validation utterances drawn in TensorBoard as predicted vs "
@@ -155,6 +161,12 @@ class AnnotatorsConfig:
     if self.max_epochs < 1 or self.batch_size < 1:
       raise ValueError(f"--max_epochs ({self.max_epochs}) and --batch_size ({self.batch_size}) "
                        "must be >= 1")
+    if self.distribute not in DISTRIBUTE:
+      raise ValueError(f"--distribute must be one of {', '.join(DISTRIBUTE)}; got "
+                       f"{self.distribute!r}")
+    if self.distribute != "none" and self.jit:
+      raise ValueError(f"--jit with --distribute={self.distribute}: the XLA train step cannot "
+                       "hold the all-gather of the predictions the losses need; drop one of them")
     if not self.data_dir:
       raise ValueError("AnnotatorsConfig.data_dir is empty (the launcher prepares the demo when "
                        "--data_dir is unset)")

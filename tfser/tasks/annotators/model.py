@@ -23,6 +23,22 @@ XLA: with ``jit=True`` the forward and backward pass (including DiffKDE) of each
 ``tf.function(jit_compile=True)``; the optimiser update stays outside it (the sparse momentum
 kernel has no XLA lowering).
 
+Several replicas (``tfser.core.distribute``: ``--distribute=mirrored`` or ``multi_worker``): each
+replica holds a slice of the global minibatch, but Task 1's CCC pools the whole minibatch (not a
+sum of per-example terms) and Task 2's DiffKDE draws its upsampling noise for the whole minibatch
+from one seed. So every loss (baseline, Task 1, Task 2) is computed on the global minibatch:
+:func:`global_batch` all-gathers the replicas' predictions and targets (in replica order, which
+is the global batch's row order under ``AutoShardPolicy.DATA``) and every replica computes the
+same loss a single worker computes. TensorFlow's gradient of ``all_gather`` sums the replicas'
+upstream gradients and keeps this replica's rows, i.e. num_replicas times this replica's share
+of the gradient; the optimizer then sums the replicas' gradients, so the loss is divided by
+``num_replicas_in_sync`` before differentiation (``_loss_and_gradients``) and the update equals the
+single-worker one. Validation updates its metrics with the gathered batch on every replica too
+(each replica's metrics are then the global ones: a worker's logs, its early stopping and
+learning-rate decisions agree with every other worker's; the summed read-out of N equal copies
+has the same ratios). The DiffKDE call counters advance once per call (``ONLY_FIRST_REPLICA``).
+XLA (``jit``) compiles no collectives here: it is refused with several replicas.
+
 Validation (``test_step``) mirrors the training losses over the whole validation set: Task 1's
 CCC is accumulated over all ratings of the epoch (as the authors compute it on the concatenated
 validation outputs), Task 2 uses a float64 DiffKDE. ``val_loss`` = the objective's losses summed
@@ -54,6 +70,41 @@ def _numeric(batch):
           if isinstance(v, dict) or v.dtype != tf.string}
 
 
+# What validation compares the predictions with (rows of the batch).
+_TARGETS = ("ratings", "rating_mask", "ground_truth", "consensus")
+
+
+def _replica_context_with_peers():
+  """The replica context when several replicas run this step in sync, else None."""
+  ctx = tf.distribute.get_replica_context()
+  if ctx is None or ctx.num_replicas_in_sync == 1:
+    return None
+  return ctx
+
+
+def global_batch(*tensors):
+  """The global minibatch of each ``[rows, ...]`` tensor (a tuple, as given).
+
+  Under a strategy with several replicas in sync, every replica's slice concatenated along the
+  rows in replica order (``ReplicaContext.all_gather``; bool tensors travel as float32); with one
+  replica, or outside a replica context, the tensors themselves. Differentiable (see the module
+  docstring for the gradient's scale).
+  """
+  ctx = _replica_context_with_peers()
+  if ctx is None:
+    return tensors
+  is_bool = [t.dtype == tf.bool for t in tensors]
+  gathered = ctx.all_gather([tf.cast(t, tf.float32) if b else t
+                             for t, b in zip(tensors, is_bool)], axis=0)
+  return tuple(g > 0.5 if b else g for g, b in zip(gathered, is_bool))
+
+
+def replicas_in_sync() -> int:
+  """Replicas computing this step together (1 without a strategy)."""
+  ctx = _replica_context_with_peers()
+  return 1 if ctx is None else int(ctx.num_replicas_in_sync)
+
+
 class AnnotatorTaskModel(resumable.ResumesMidEpoch, tf.keras.Model):
   """A network plus the paper's objective; train with ``compile(optimizer)`` and ``fit``.
 
@@ -79,6 +130,9 @@ class AnnotatorTaskModel(resumable.ResumesMidEpoch, tf.keras.Model):
                        "(the baseline trains only the 'baseline' objective; MT and one-hot "
                        "train 'task1' or 'task1+2')")
     self.network = network
+    # Several replicas: every replica's step returns the global values (module docstring), so
+    # fit's logs take the first replica's instead of Keras's default sum over the replicas.
+    self.distribute_reduction_method = "first"
     self.objective = objective
     self.out_bins = out_bins
     self.train_diffkde = train_diffkde or DiffKDE(out_bins=out_bins, name="diffkde_train")
@@ -133,19 +187,25 @@ class AnnotatorTaskModel(resumable.ResumesMidEpoch, tf.keras.Model):
 
   # -- losses ------------------------------------------------------------------------------------
 
+  # Each loss is the loss of the global minibatch (global_batch: the replicas' slices gathered;
+  # the targets in a call of their own, outside the gradient's path).
+
   def _baseline_loss(self, batch):
     logits = tf.cast(self.network(batch, training=True)["distribution_logits"], tf.float32)
-    return tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(
-        labels=tf.cast(batch["ground_truth"], tf.float32), logits=logits))
+    (logits,) = global_batch(logits)
+    (truth,) = global_batch(tf.cast(batch["ground_truth"], tf.float32))
+    return tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=truth, logits=logits))
 
   def _task1_loss(self, batch):
-    predictions = self.annotator_predictions(batch, training=True)
-    return annotator_ccc_loss(batch["ratings"], predictions, batch["rating_mask"])
+    (predictions,) = global_batch(self.annotator_predictions(batch, training=True))
+    ratings, mask = global_batch(batch["ratings"], batch["rating_mask"])
+    return annotator_ccc_loss(ratings, predictions, mask)
 
   def _task2_loss(self, batch):
-    predictions = self.annotator_predictions(batch, training=True)
-    distribution = self.train_diffkde(predictions, mask=batch["rating_mask"])
-    return tf.reduce_mean(distribution_cross_entropy(batch["ground_truth"], distribution))
+    (predictions,) = global_batch(self.annotator_predictions(batch, training=True))
+    truth, mask = global_batch(batch["ground_truth"], batch["rating_mask"])
+    distribution = self.train_diffkde(predictions, mask=mask)
+    return tf.reduce_mean(distribution_cross_entropy(truth, distribution))
 
   # -- training ----------------------------------------------------------------------------------
 
@@ -153,9 +213,11 @@ class AnnotatorTaskModel(resumable.ResumesMidEpoch, tf.keras.Model):
     variables = self.network.trainable_variables
     with tf.GradientTape() as tape:
       loss = tf.cast(self._loss_fns[task](batch), tf.float32)
-      scaled = (self.optimizer.get_scaled_loss(loss)
-                if isinstance(self.optimizer, tf.keras.mixed_precision.LossScaleOptimizer)
-                else loss)
+      # Several replicas: each holds the global loss; 1/N makes the summed update the global
+      # gradient (module docstring).
+      scaled = loss / replicas_in_sync() if replicas_in_sync() > 1 else loss
+      if isinstance(self.optimizer, tf.keras.mixed_precision.LossScaleOptimizer):
+        scaled = self.optimizer.get_scaled_loss(scaled)
     gradients = tape.gradient(scaled, variables)
     if isinstance(self.optimizer, tf.keras.mixed_precision.LossScaleOptimizer):
       gradients = self.optimizer.get_unscaled_gradients(gradients)
@@ -184,34 +246,38 @@ class AnnotatorTaskModel(resumable.ResumesMidEpoch, tf.keras.Model):
 
   def test_step(self, data):
     batch = _numeric(data)
+    # The network's outputs and the targets of the global minibatch on every replica (module
+    # docstring): each replica's metrics are the global ones.
+    targets = dict(zip(_TARGETS, global_batch(*(batch[k] for k in _TARGETS))))
     logs = {}
     distribution = None
     if self.objective == "baseline":
-      logits = tf.cast(self.network(batch, training=False)["distribution_logits"], tf.float32)
+      (logits,) = global_batch(tf.cast(
+          self.network(batch, training=False)["distribution_logits"], tf.float32))
       self._val_baseline.update_state(tf.nn.softmax_cross_entropy_with_logits(
-          labels=tf.cast(batch["ground_truth"], tf.float32), logits=logits))
+          labels=tf.cast(targets["ground_truth"], tf.float32), logits=logits))
       distribution = tf.nn.softmax(logits)
       loss = self._val_baseline.result()
       logs["loss_baseline"] = loss
     else:
-      predictions = self.annotator_predictions(batch)
-      self._val_task1.update_state(batch["ratings"], predictions, batch["rating_mask"])
+      (predictions,) = global_batch(self.annotator_predictions(batch))
+      self._val_task1.update_state(targets["ratings"], predictions, targets["rating_mask"])
       loss = self._val_task1.result()
       logs["loss_task1"] = loss
       if "task2" in self.tasks:
-        distribution = self.eval_diffkde(predictions, mask=batch["rating_mask"])
+        distribution = self.eval_diffkde(predictions, mask=targets["rating_mask"])
         self._val_task2.update_state(
-            distribution_cross_entropy(batch["ground_truth"], distribution))
+            distribution_cross_entropy(targets["ground_truth"], distribution))
         logs["loss_task2"] = self._val_task2.result()
         loss = loss + logs["loss_task2"]
     logs["loss"] = loss
     if distribution is not None:
-      ground_truth = tf.cast(batch["ground_truth"], distribution.dtype)
+      ground_truth = tf.cast(targets["ground_truth"], distribution.dtype)
       self._val_tvd.update_state(ground_truth, distribution)
       self._val_jsd.update_state(ground_truth, distribution)
       consensus = consensus_from_distribution(distribution, self.out_bins)
       for d, metric in enumerate(self._val_consensus):
-        metric.update_state(batch["consensus"][:, d], consensus[:, d])
+        metric.update_state(targets["consensus"][:, d], consensus[:, d])
       for metric in [self._val_tvd, self._val_jsd, *self._val_consensus]:
         logs[metric.name] = metric.result()
     return logs

@@ -45,6 +45,7 @@ import numpy as np
 import tfser  # noqa: F401  (Keras flavour before TensorFlow)
 import tensorflow as tf
 
+from tfser.core import distribute
 from tfser.core import flags as config_flags
 from tfser.core import resumable
 from tfser.core import run_guard
@@ -72,10 +73,13 @@ def fit_and_keep_final(task_model: AnnotatorTaskModel, stream: tf.data.Dataset, 
   network's final checkpoint. A finished run fits for zero epochs, which applies the restored
   state and early stopping's best weights. Returns (restored epoch, step, training seconds)."""
   start = time.time()
+  # Several workers: the validation set sharded as the training stream (the same number of
+  # steps on every worker; tfser.core.distribute), never by file.
   epoch, step, _ = resumable.fit(
       task_model, stream, checkpoint=callbacks.checkpoint, steps_per_epoch=steps_per_epoch,
       max_epochs=max_epochs, stopped=lambda: callbacks.stopper.stopped_epoch >= 0,
-      callbacks=callbacks.ordered, refit_finished=True, validation_data=validation_data,
+      callbacks=callbacks.ordered, refit_finished=True,
+      validation_data=distribute.shard_by_data(validation_data),
       validation_steps=validation_steps, verbose=verbose)
   train_seconds = time.time() - start
   tf.train.Checkpoint(network=task_model.network).write(
@@ -151,10 +155,12 @@ def _callbacks(config: AnnotatorsConfig, run_dir: train_common.RunDirectory, ima
                task_model: AnnotatorTaskModel,
                extra_callbacks: Sequence[tf.keras.callbacks.Callback], *,
                first: Sequence[tf.keras.callbacks.Callback] = (),
-               extra_state: Optional[Mapping[str, Any]] = None) -> _Callbacks:
+               extra_state: Optional[Mapping[str, Any]] = None,
+               restore_dir: Optional[str] = None) -> _Callbacks:
   """first: callbacks run before all others (their logs reach the history and TensorBoard);
   extra_state: more {name: callback with get_state/set_state} for the resumable checkpoint
-  (annotators_multi's corpus weights)."""
+  (annotators_multi's corpus weights); restore_dir: the run directory every worker resumes
+  from (the chief's ``out_dir``; default ``run_dir``)."""
   reduce_lr = resumable.ResumableReduceLROnPlateau(
       monitor="val_loss", factor=config.lr_factor, patience=config.lr_patience, verbose=0)
   stopper = callbacks_lib.EarlyStoppingAfterMinimum(
@@ -170,7 +176,9 @@ def _callbacks(config: AnnotatorsConfig, run_dir: train_common.RunDirectory, ima
       os.path.join(run_dir.checkpoints, "resume"), objects,
       stateful={"reduce_lr": reduce_lr, "early_stopping": stopper, "history": history,
                 **(extra_state or {})},
-      save_every_steps=config.checkpoint_every_batches, metrics=task_model.metrics)
+      save_every_steps=config.checkpoint_every_batches, metrics=task_model.metrics,
+      restore_directory=os.path.join(
+          train_common.RunDirectory(restore_dir or run_dir.root).checkpoints, "resume"))
   ordered = list(first) + [
       # Before the history and TensorBoard, so that the "lr" it adds to the logs reaches them.
       reduce_lr, stopper, history,
@@ -195,10 +203,24 @@ def run(config: AnnotatorsConfig, *, data: Optional[AnnotatorData] = None,
     inject interruptions).
   encoders: in-graph feature extractors by feature name (``tfser.layers.encoders``) for the
     SavedModel's predict_waveform; without them only predict_features is exported.
+
+  Several workers (``config.distribute``, ``tfser.core.distribute``): every worker runs this with
+  the same config; only the chief writes into ``out_dir``, the others into a temporary directory
+  removed at the end, and every worker resumes from the chief's checkpoints.
   """
+  strategy = distribute.strategy(config.distribute)
+  with distribute.worker_directory(os.path.abspath(config.out_dir), strategy) as write_dir:
+    return _run(config, strategy, write_dir, data=data, flags_used=flags_used,
+                extra_callbacks=extra_callbacks, encoders=encoders)
+
+
+def _run(config: AnnotatorsConfig, strategy: tf.distribute.Strategy, write_dir: str, *,
+         data: Optional[AnnotatorData], flags_used: Optional[Mapping[str, Any]],
+         extra_callbacks: Sequence[tf.keras.callbacks.Callback],
+         encoders: Optional[Mapping[str, tf.keras.layers.Layer]]) -> Dict[str, Any]:
   train_common.configure_runtime(config.seed, deterministic=config.deterministic,
                                  mixed_precision=config.mixed_precision)
-  run_dir = train_common.RunDirectory(config.out_dir).make()
+  run_dir = train_common.RunDirectory(write_dir).make()
   # issue 11 hook: an out_dir holding another run stops here (tfser.core.run_guard).
   run_guard.check_and_record(
       run_dir.root, run_dir.checkpoints, "annotators",
@@ -207,13 +229,15 @@ def run(config: AnnotatorsConfig, *, data: Optional[AnnotatorData] = None,
           config.data_dir, (config.corpus,) + tuple(config.zero_shot_corpora)))
   if data is None:
     data = load_data(config)
-  task_model = build_task_model(config, data)
+  with strategy.scope():
+    task_model = build_task_model(config, data)
   image_batch = _first_batch(data.validation, max(1, config.image_utterances),
                              f"{config.corpus} validation")
   for corpus, dataset in data.zero_shot.items():  # fail before training, not after
     _first_batch(dataset, 1, f"zero-shot corpus {corpus}")
 
-  callbacks = _callbacks(config, run_dir, image_batch, task_model, extra_callbacks)
+  callbacks = _callbacks(config, run_dir, image_batch, task_model, extra_callbacks,
+                         restore_dir=os.path.abspath(config.out_dir))
   steps_per_epoch = _count_batches(data.train, f"{config.corpus} train")
   # Known validation steps: fit() would otherwise learn them by reading past the end once per
   # process, and that failed step still advances the DiffKDE counter (it does not wait for the
@@ -245,6 +269,9 @@ def run(config: AnnotatorsConfig, *, data: Optional[AnnotatorData] = None,
       "best_epoch": stopper.best_epoch, "early_stopped_epoch": stopper.stopped_epoch,
       "resumed_from": {"epoch": epoch, "step_in_epoch": step} if (epoch or step) else None,
       "train_seconds": train_seconds, "history": history,
+      # This process in the cluster, and a digest of the trained network (equal on every worker).
+      "worker": distribute.worker_info(strategy),
+      "weights_sha256": distribute.weights_digest(task_model.network.weights),
   }
   results.update(evaluate(task_model, config, data))
   if config.export:
