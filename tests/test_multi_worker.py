@@ -8,7 +8,9 @@ resumed run then shows (a) both workers finish with the same weights (digest), (
 weights equal a one-worker run's with the same global batch and seed within float tolerance
 (dropout off: under a strategy the dropout masks mix in the replica id by design), (c) only the
 chief wrote results.json, TensorBoard events, checkpoints and the SavedModel, and the other
-worker's temporary directory is gone. The annotators task has no multi-worker training (README).
+worker's temporary directory is gone. The annotators task gets the same checks in one run of
+its own (Task 1+2 of the MT model: the batch CCC and DiffKDE on the all-gathered global
+minibatch, uneven last slices in training and validation).
 """
 
 import json
@@ -94,13 +96,20 @@ class Cluster:
         proc.wait(10)
 
 
-def _network_weights(out_dir):
-  """{name: value} of the network's float variables in the latest resumable checkpoint."""
-  reader = tf.train.load_checkpoint(
-      tf.train.latest_checkpoint(os.path.join(out_dir, "checkpoints")))
+def _network_weights(out_dir, checkpoint=None, prefix="model/network/"):
+  """{name: value} of the network's float variables in ``checkpoints/<checkpoint>`` (default:
+  the latest resumable checkpoint)."""
+  path = (os.path.join(out_dir, "checkpoints", checkpoint) if checkpoint else
+          tf.train.latest_checkpoint(os.path.join(out_dir, "checkpoints")))
+  reader = tf.train.load_checkpoint(path)
   return {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()
-          if k.startswith("model/network/") and "OPTIMIZER" not in k
+          if k.startswith(prefix) and "OPTIMIZER" not in k
           and reader.get_tensor(k).dtype.kind == "f"}
+
+
+def _results(out_dir):
+  with open(os.path.join(out_dir, "results.json")) as f:
+    return json.load(f)
 
 
 class MultiWorkerTest(tf.test.TestCase):
@@ -131,6 +140,21 @@ class MultiWorkerTest(tf.test.TestCase):
     self.clusters.append(cluster)
     return cluster, worker_tmp
 
+  def _kill_after_two_checkpoints(self, task, fields, state):
+    """(d) Two workers started with ``fields``; worker 1 killed once the chief has written two
+    checkpoints into ``state`` (a second per step leaves the time), then the chief stopped, as a
+    cluster manager would: neither finished."""
+    killed, _ = self._start(task, fields, sleep_per_step=1.0)
+    deadline = time.time() + TIMEOUT_S
+    while not (tf.io.gfile.exists(os.path.join(state, "checkpoint")) and len(
+        tf.train.get_checkpoint_state(state).all_model_checkpoint_paths) >= 2):
+      self.assertLess(time.time(), deadline, killed.output(0)[-3000:])
+      self.assertIsNone(killed.procs[0].poll(), killed.output(0)[-3000:])
+      time.sleep(0.2)
+    os.killpg(killed.procs[1].pid, signal.SIGKILL)
+    killed.kill()
+    self.assertFalse(os.path.exists(os.path.join(fields["out_dir"], "results.json")))
+
   def test_cww_two_workers_kill_restart_equal_one_worker(self):
     fields = dict(data_dir=self.data_dir, holdout="POD", feature_dim=test_cww_launch.DIM,
                   max_epochs=2, batch_size=16, unlabelled_batch_size=16, dropout=0.0,
@@ -141,17 +165,7 @@ class MultiWorkerTest(tf.test.TestCase):
     single, _ = self._start("cww", dict(fields, out_dir=single_out), workers=1)
     # (d) Worker 1 is killed mid-run (after the chief's second checkpoint; a second per step
     # leaves the time), the chief stopped as a cluster manager would, both started again.
-    killed, _ = self._start("cww", multi, sleep_per_step=1.0)
-    state = os.path.join(multi_out, "checkpoints")
-    deadline = time.time() + TIMEOUT_S
-    while not (tf.io.gfile.exists(os.path.join(state, "checkpoint")) and len(
-        tf.train.get_checkpoint_state(state).all_model_checkpoint_paths) >= 2):
-      self.assertLess(time.time(), deadline, killed.output(0)[-3000:])
-      self.assertIsNone(killed.procs[0].poll(), killed.output(0)[-3000:])
-      time.sleep(0.2)
-    os.killpg(killed.procs[1].pid, signal.SIGKILL)
-    killed.kill()
-    self.assertFalse(os.path.exists(os.path.join(multi_out, "results.json")))
+    self._kill_after_two_checkpoints("cww", multi, os.path.join(multi_out, "checkpoints"))
     restarted, worker_tmp = self._start("cww", dict(multi, export=True))
     chief, other = restarted.wait()
     (alone,) = single.wait()
@@ -174,6 +188,50 @@ class MultiWorkerTest(tf.test.TestCase):
     # (c) Only the chief wrote its outputs; the other worker's temporary directory is gone.
     self.assertTrue(results["worker"]["chief"])
     for path in ("checkpoints/checkpoint", "checkpoints/best/best.index",
+                 "saved_model/saved_model.pb"):
+      self.assertTrue(tf.io.gfile.exists(os.path.join(multi_out, path)), path)
+    self.assertNotEmpty(tf.io.gfile.glob(os.path.join(multi_out, "tensorboard", "train",
+                                                      "events.*")))
+    self.assertEqual(os.listdir(worker_tmp), [], "the non-chief's temporary directory remains")
+
+  def test_annotators_two_workers_kill_restart_equal_one_worker(self):
+    # Train 45 and validation 21 utterances in global batches of 16: the last batches split
+    # unevenly (7/6 and 3/2 rows), so the gathered CCC and DiffKDE see slices of unequal size.
+    fields = dict(model="mt", objective="task1+2", data_dir="synthetic", corpus_seed=3,
+                  max_epochs=2, min_epochs=1, batch_size=16, dropout=0.0, hidden_units=8,
+                  learning_rate=1e-2, hard_kde_grid_size=0, diffkde_grid_size=32,
+                  diffkde_samples=20, diffkde_train_dtype="float32", image_utterances=2,
+                  checkpoint_every_batches=1, export=False, verbose=0)
+    multi_out, single_out = os.path.join(self.tmp, "multi"), os.path.join(self.tmp, "single")
+    multi = dict(fields, out_dir=multi_out, distribute="multi_worker")
+    single, _ = self._start("annotators", dict(fields, out_dir=single_out), workers=1)
+    self._kill_after_two_checkpoints("annotators", multi,
+                                     os.path.join(multi_out, "checkpoints", "resume"))
+    restarted, worker_tmp = self._start("annotators", dict(multi, export=True))
+    chief, other = restarted.wait()
+    (alone,) = single.wait()
+    results, reference = (_results(d) for d in (multi_out, single_out))
+    self.assertIsNotNone(results["resumed_from"])
+    self.assertEqual((results["epochs"], results["steps_per_epoch"]), (2, 3))
+    # (a) Both finish, know their roles and agree on the weights.
+    self.assertEqual((chief["worker"]["chief"], other["worker"]["chief"]), (True, False))
+    self.assertEqual((chief["worker"]["num_workers"], alone["worker"]["num_workers"]), (2, 1))
+    self.assertEqual(chief["weights_sha256"], other["weights_sha256"])
+    # (b) Equal to one worker with the same global batch and seed: the trained network, every
+    # epoch's validation losses (which drive the learning rate and early stopping) and the
+    # evaluation.
+    multi_w, single_w = (_network_weights(d, "final", "network/") for d in (multi_out,
+                                                                             single_out))
+    self.assertEqual(sorted(multi_w), sorted(single_w))
+    self.assertGreaterEqual(len(multi_w), 8)  # shared and branch kernels/biases, the head table
+    for name, value in multi_w.items():
+      self.assertAllClose(value, single_w[name], rtol=1e-4, atol=1e-5, msg=name)
+    for key in ("val_loss_task1", "val_loss_task2", "val_tvd"):
+      self.assertAllClose(results["history"][key], reference["history"][key], rtol=1e-4,
+                          msg=key)
+    self.assertAllClose(results["test"]["tvd"], reference["test"]["tvd"], rtol=1e-4)
+    # (c) Only the chief wrote its outputs; the other worker's temporary directory is gone.
+    for path in ("results.json", "checkpoints/resume/checkpoint", "checkpoints/final.index",
                  "saved_model/saved_model.pb"):
       self.assertTrue(tf.io.gfile.exists(os.path.join(multi_out, path)), path)
     self.assertNotEmpty(tf.io.gfile.glob(os.path.join(multi_out, "tensorboard", "train",

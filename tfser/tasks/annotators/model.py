@@ -94,7 +94,10 @@ def global_batch(*tensors):
   if ctx is None:
     return tensors
   is_bool = [t.dtype == tf.bool for t in tensors]
-  gathered = ctx.all_gather([tf.cast(t, tf.float32) if b else t
+  # tf.identity places the input pipeline's tensors (no device in the step's graph, which
+  # MultiWorkerMirroredStrategy's all_gather refuses: "destinations can not be empty") on
+  # the replica's device.
+  gathered = ctx.all_gather([tf.identity(tf.cast(t, tf.float32) if b else t)
                              for t, b in zip(tensors, is_bool)], axis=0)
   return tuple(g > 0.5 if b else g for g, b in zip(gathered, is_bool))
 
