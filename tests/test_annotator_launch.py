@@ -12,9 +12,10 @@ import tensorflow as tf
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _launch(*flags):
+def _launch(*flags, task="annotators"):
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-  return subprocess.run([sys.executable, "-m", "tfser.launch", "--task=annotators", *flags],
+  env.pop("TF_CONFIG", None)
+  return subprocess.run([sys.executable, "-m", "tfser.launch", f"--task={task}", *flags],
                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -29,6 +30,11 @@ class LaunchTest(tf.test.TestCase):
       unknown_corpus = _launch("--corpus=XYZ", f"--data_dir={data_dir}")
       mismatched = _launch("--model=mt", "--objective=baseline", f"--data_dir={data_dir}",
                            "--corpus=IMP")
+      # Several workers: no XLA step (it cannot hold the all-gather); the third task refuses.
+      jit_distributed = _launch("--distribute=multi_worker", "--jit", f"--data_dir={data_dir}",
+                                "--corpus=IMP")
+      multi_distributed = _launch("--distribute=multi_worker", "--holdout=IMP",
+                                  f"--data_dir={data_dir}", task="annotators_multi")
     self.assertNotEqual(unknown_model.returncode, 0)
     self.assertIn("--model", unknown_model.stderr)
     self.assertIn("<baseline|mt|onehot>", unknown_model.stderr)
@@ -37,6 +43,12 @@ class LaunchTest(tf.test.TestCase):
     self.assertIn("corpora present: IMP", unknown_corpus.stderr)
     self.assertNotEqual(mismatched.returncode, 0)
     self.assertIn("--objective=baseline needs --model=baseline", mismatched.stderr)
+    for proc, message in ((jit_distributed, "--jit with --distribute=multi_worker"),
+                          (multi_distributed, "annotators_multi trains in one process only: "
+                           "--distribute=multi_worker is not supported")):
+      self.assertEqual(proc.returncode, 1, proc.stderr[-2000:])
+      self.assertIn(message, proc.stderr)
+      self.assertNotIn("Traceback", proc.stderr)
 
 
 if __name__ == "__main__":

@@ -73,7 +73,11 @@ def _encoders(features):
 
 
 def main():
+  from tfser.core import distribute  # pylint: disable=g-import-not-at-top
   from tfser.tasks.annotators import train as annotators  # pylint: disable=g-import-not-at-top
+  # Before anything starts the TensorFlow runtime (preparing the demo does): multi_worker
+  # configures collective ops (tfser.core.distribute.strategy).
+  distribute.strategy(FLAGS.distribute)
   try:
     config = config_from_flags()
   except ValueError as e:

@@ -22,6 +22,7 @@ from absl import logging
 from tfser.core import flags as config_flags
 from tfser.launchers import common
 from tfser.tasks.annotators_multi.config import AnnotatorsMultiConfig
+from tfser.tasks.annotators_multi.config import NO_DISTRIBUTE
 
 FLAGS = flags.FLAGS
 
@@ -35,6 +36,8 @@ for _name in ("wav2vec2_model_dir", "bert_model_dir"):
 
 def config_from_flags() -> AnnotatorsMultiConfig:
   """The config of the parsed flags (ValueError naming the flag when one is bad)."""
+  if FLAGS.distribute != "none":  # before the demo is prepared
+    raise ValueError(NO_DISTRIBUTE.format(FLAGS.distribute))
   from tfser.data import pipeline  # pylint: disable=g-import-not-at-top
   from tfser.tasks.annotators_multi import data as data_lib  # pylint: disable=g-import-not-at-top
   features = tuple(FLAGS.features)

@@ -29,6 +29,12 @@ from tfser.core.flags import setting
 from tfser.tasks.annotators.config import AnnotatorsConfig
 
 WEIGHTINGS = ("cww", "merged", "equal")
+# Why --distribute is refused here (the annotators task's --distribute; README, Several workers).
+NO_DISTRIBUTE = ("annotators_multi trains in one process only: --distribute={} is not supported "
+                 "(its train step would gather the minibatches like the annotators task's, but "
+                 "its run, per-corpus fit pass and export are not set up for several workers, "
+                 "and nothing tests them there); drop --distribute, or train the annotators "
+                 "task (--task=annotators) on several workers")
 FIT_METRICS = ("tvd", "ccc")
 
 
@@ -65,6 +71,8 @@ class AnnotatorsMultiConfig(AnnotatorsConfig):
 
   def __post_init__(self):
     super().__post_init__()
+    if self.distribute != "none":
+      raise ValueError(NO_DISTRIBUTE.format(self.distribute))
     if not self.holdout:
       raise ValueError("--holdout is empty: name the corpus to test zero-shot")
     if self.holdout in self.training_corpora:
