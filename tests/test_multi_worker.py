@@ -238,6 +238,25 @@ class MultiWorkerTest(tf.test.TestCase):
                                                       "events.*")))
     self.assertEqual(os.listdir(worker_tmp), [], "the non-chief's temporary directory remains")
 
+  def test_baseline_and_one_hot_steps_on_two_replicas_equal_one(self):
+    """The baseline's cross-entropy and one-hot's Task 1+2 (tests/replica_steps_main.py)."""
+    env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    env.pop("TF_CONFIG", None)
+    proc = subprocess.run([sys.executable, "-m", "tests.replica_steps_main"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=TIMEOUT_S * 2, check=False)
+    lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
+    self.assertTrue(lines, proc.stderr[-3000:])
+    results = json.loads(lines[-1][len("RESULT "):])
+    self.assertEqual(sorted(results), ["baseline", "onehot"])
+    for model, result in results.items():
+      self.assertEqual(result["replicas"], 2)
+      self.assertGreater(result["weight_scale"], 0.1, model)  # trained weights, not zeros
+      self.assertLess(result["max_relative_difference"], 1e-4, model)
+      one, two = result["validation"]["one"], result["validation"]["two"]
+      self.assertEqual(sorted(one), sorted(two))
+      for key, value in one.items():
+        self.assertAllClose(two[key], value, rtol=1e-4, atol=1e-6, msg=f"{model} {key}")
+
 
 if __name__ == "__main__":
   tf.test.main()
