@@ -90,6 +90,7 @@ def main():
   results = annotators.run(config, flags_used=flags_used, encoders=_encoders(config.feature_names))
   summary = {split: results[split] for split in ("validation", "test")}
   summary["zero_shot"] = results["zero_shot"]
+  summary.update(worker=results["worker"], weights_sha256=results["weights_sha256"])
   print(json.dumps(summary, indent=2))
   print(f"results: {os.path.join(os.path.abspath(config.out_dir), 'results.json')}")
 
