@@ -61,8 +61,11 @@ from tfser.models.annotator_builder import build_annotator_model
 
 _LOG = logging.getLogger(__name__)
 # Settings that cannot change a run's result: a run directory resumes whatever they are (the
-# data's identity is compared by manifest, not by path; tfser.core.run_guard).
-RESUME_IGNORES = ("out_dir", "data_dir", "export", "verbose", "checkpoint_every_batches")
+# data's identity is compared by manifest, not by path; tfser.core.run_guard). distribute: the
+# losses are the global minibatch's on any number of workers (tfser.tasks.annotators.model), so
+# a run resumes on another cluster (and run directories from before the setting still resume).
+RESUME_IGNORES = ("out_dir", "data_dir", "export", "verbose", "checkpoint_every_batches",
+                  "distribute")
 
 
 def fit_and_keep_final(task_model: AnnotatorTaskModel, stream: tf.data.Dataset, callbacks,
