@@ -200,7 +200,7 @@ class MultiWorkerTest(tf.test.TestCase):
     fields = dict(model="mt", objective="task1+2", data_dir="synthetic", corpus_seed=3,
                   max_epochs=2, min_epochs=1, batch_size=16, dropout=0.0, hidden_units=8,
                   learning_rate=1e-2, hard_kde_grid_size=0, diffkde_grid_size=32,
-                  diffkde_samples=20, diffkde_train_dtype="float32", image_utterances=2,
+                  diffkde_samples=20, diffkde_train_dtype="float32", image_utterances=0,
                   checkpoint_every_batches=1, export=False, verbose=0)
     multi_out, single_out = os.path.join(self.tmp, "multi"), os.path.join(self.tmp, "single")
     multi = dict(fields, out_dir=multi_out, distribute="multi_worker")
