@@ -3,7 +3,7 @@
     TF_CONFIG=... python -m tests.multi_worker_main --task=cww --config='{"data_dir": ...}'
 
 --task: cww (CwwConfig fields in --config; data from data_dir) or annotators (AnnotatorsConfig
-fields in --config, plus "corpus_seed": the tiny synthetic corpus of tests/annotator_testdata.py,
+fields in --config, plus "corpus_seed": the tiny synthetic corpus of tfser.testing.annotator_arrays,
 generated alike in every process).
 --sleep_per_step: seconds slept after every training step (gives the kill test time to act).
 The last stdout line is ``RESULT {json}``: the run's worker info and its weights' digest.
@@ -32,7 +32,7 @@ class _Sleep(tf.keras.callbacks.Callback):
 def _annotators(fields, callbacks):
   """A run of the annotators task on the synthetic corpus ``fields.pop("corpus_seed")``."""
   # pylint: disable=g-import-not-at-top
-  from tests.annotator_testdata import make_corpus
+  from tfser.testing.annotator_arrays import make_corpus
   from tfser.core import run as train_common
   from tfser.tasks.annotators import train as annotators
   # pylint: enable=g-import-not-at-top

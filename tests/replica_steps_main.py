@@ -44,7 +44,7 @@ def _train(model, objective, strategy, corpus):
 def main():
   cpu = tf.config.list_physical_devices("CPU")[0]
   tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-  from tests.annotator_testdata import make_corpus  # pylint: disable=g-import-not-at-top
+  from tfser.testing.annotator_arrays import make_corpus  # pylint: disable=g-import-not-at-top
   corpus = make_corpus(num_annotators=6, input_dim=5, gt_grid=16, seed=5,
                        sizes=(("train", 30), ("validation", 17), ("test", 1)))
   mirrored = tf.distribute.MirroredStrategy([d.name for d in tf.config.list_logical_devices("CPU")])
