@@ -238,8 +238,8 @@ class MultiWorkerTest(tf.test.TestCase):
                                                       "events.*")))
     self.assertEqual(os.listdir(worker_tmp), [], "the non-chief's temporary directory remains")
 
-  def test_baseline_steps_on_two_replicas_equal_one(self):
-    """The baseline's cross-entropy objective (tests/replica_steps_main.py)."""
+  def test_baseline_and_one_hot_steps_on_two_replicas_equal_one(self):
+    """The baseline's cross-entropy and one-hot's Task 1 (tests/replica_steps_main.py)."""
     env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
     env.pop("TF_CONFIG", None)
     proc = subprocess.run([sys.executable, "-m", "tests.replica_steps_main"], cwd=ROOT, env=env,
@@ -247,7 +247,7 @@ class MultiWorkerTest(tf.test.TestCase):
     lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
     self.assertTrue(lines, proc.stderr[-3000:])
     results = json.loads(lines[-1][len("RESULT "):])
-    self.assertEqual(sorted(results), ["baseline"])
+    self.assertEqual(sorted(results), ["baseline", "onehot"])
     for model, result in results.items():
       self.assertEqual(result["replicas"], 2)
       self.assertGreater(result["weight_scale"], 0.1, model)  # trained weights, not zeros
