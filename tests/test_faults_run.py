@@ -518,6 +518,10 @@ class LauncherTest(_WithCorpora):
     with flagsaver.flagsaver(out_dir=out, restart=False):
       launcher_common.prepare_out_dir()
       self.assertTrue(os.path.exists(os.path.join(out, "results.json")))
+    # A non-chief worker of a cluster sharing --out_dir never deletes the chief's run.
+    with flagsaver.flagsaver(out_dir=out, restart=True):
+      launcher_common.prepare_out_dir(chief=False)
+      self.assertTrue(os.path.exists(os.path.join(out, "results.json")))
     with flagsaver.flagsaver(out_dir=out, restart=True):
       launcher_common.prepare_out_dir()
     self.assertEqual(os.listdir(out), [])

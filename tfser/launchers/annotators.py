@@ -77,12 +77,13 @@ def main():
   from tfser.tasks.annotators import train as annotators  # pylint: disable=g-import-not-at-top
   # Before anything starts the TensorFlow runtime (preparing the demo does): multi_worker
   # configures collective ops (tfser.core.distribute.strategy).
-  distribute.strategy(FLAGS.distribute)
+  strategy = distribute.strategy(FLAGS.distribute)
   try:
     config = config_from_flags()
   except ValueError as e:
     raise SystemExit(f"tfser.launch --task=annotators: {e}") from None
-  common.prepare_out_dir()  # issue 11 hook: writable --out_dir; --restart clears its run
+  # issue 11 hook: writable --out_dir; --restart clears its run (the chief only)
+  common.prepare_out_dir(chief=distribute.worker_info(strategy)["chief"])
   logging.info("annotators run: %s", config)
   names = {f.name for module in (__name__, common.__name__)
            for f in FLAGS.get_flags_for_module(module)} | {"max_epochs", "export"}

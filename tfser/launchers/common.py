@@ -77,12 +77,18 @@ def data_dir_in_use():
   return os.path.join(os.path.expanduser(FLAGS.demo_dir), "data")
 
 
-def prepare_out_dir():
-  """--out_dir checked writable (ValueError naming it) and, with --restart, its run deleted."""
+def prepare_out_dir(chief: bool = True):
+  """--out_dir checked writable (ValueError naming it) and, with --restart, its run deleted.
+
+  chief: whether this process is the chief worker (tfser.core.distribute.worker_info). With
+  several workers sharing --out_dir only the chief deletes (each worker deleting the shared run
+  would race with the chief's new checkpoints); the others restore from the chief's checkpoints
+  only after joining its first collective (the variables' initial broadcast), i.e. after this.
+  """
   from absl import logging  # pylint: disable=g-import-not-at-top
   from tfser.core import run_guard  # pylint: disable=g-import-not-at-top
   path = run_guard.check_out_dir(FLAGS.out_dir)
-  if FLAGS.restart:
+  if FLAGS.restart and chief:
     removed = run_guard.start_over(path)
     if removed:
       logging.warning("--restart: deleted %s", ", ".join(removed))

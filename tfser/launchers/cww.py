@@ -48,6 +48,7 @@ def config_from_flags() -> cww_experiment.CwwConfig:
 
 def main():
   import tensorflow as tf  # pylint: disable=g-import-not-at-top  (tfser is imported already)
+  from tfser.core import distribute  # pylint: disable=g-import-not-at-top
   from tfser.tasks.cww import data as cww_data  # pylint: disable=g-import-not-at-top
   from tfser.tasks.cww import train as cww_train  # pylint: disable=g-import-not-at-top
   tf.get_logger().setLevel("WARNING")  # TensorFlow's INFO lines (checkpoint sharding) drown the log
@@ -56,10 +57,11 @@ def main():
     config.validate()
   except ValueError as e:
     raise SystemExit(f"tfser.launch --task=cww: {e}") from None
-  common.prepare_out_dir()  # issue 11 hook: writable --out_dir; --restart clears its run
-  logging.info("CWW run: %s", config)
   # Before anything starts the TensorFlow runtime: multi_worker configures collective ops.
-  cww_train.strategy(config.distribute)
+  strategy = cww_train.strategy(config.distribute)
+  # issue 11 hook: writable --out_dir; --restart clears its run (the chief only)
+  common.prepare_out_dir(chief=distribute.worker_info(strategy)["chief"])
+  logging.info("CWW run: %s", config)
   try:
     source = None
     if not config.data_dir:  # the embedded demo, prepared on first use
