@@ -4,16 +4,15 @@
 and the number of KDE rows (utterances with ground truth x seeds) of the corpus; explicit values
 (``--gt_eager``, ``--gt_jit``, ``--gt_batch``, ``--gt_threads``) are kept.
 
-* eager: small corpora (at most ``EAGER_MAX_CHUNKS`` eager chunks) run the KDE op by op, with no
+* eager: small corpora (at most ``EAGER_MAX_ROWS`` rows) run the KDE op by op, with no
   tf.function: tracing the KDE's graph takes ~5 s at grid 512 and its first call another ~4 s
   (graph optimisation), the largest part of a 10-utterance prepare; eagerly each chunk costs
   ~0.3 s of Python op dispatch instead, which chunks of ``4 * 2**20`` cells (16 rows at grid 512)
   amortise (2 busy cores, 50 rows at grid 512: ~3 s eagerly against ~10 s traced).
 * kde_batch: eagerly, at most ``4 * 2**20 // n**2`` rows (``GroundTruth.compute`` splits each
   call's rows into the fewest equal chunks of at most that). In a graph, the KDE's own
-  cache-sized chunk,
-  ``2**20 // n**2`` rows (4 at grid 512, 64 at 128, 256 at 64), at most the corpus's rows. A
-  graph call of more rows than that makes ``tfser.ops.kde`` loop over chunks inside the graph,
+  cache-sized chunk, ``2**20 // n**2`` rows (4 at grid 512, 64 at 128, 256 at 64), at most the
+  corpus's rows. A graph call of more rows than that makes ``tfser.ops.kde`` loop over chunks inside the graph,
   unrolled: at 32 rows and grid 512 that is 8 copies of the whole root solve to optimise and
   compile (434 s and 4.3 GB under XLA for a 10-utterance corpus, issue 13), for no speed-up.
 * jit: XLA only when the corpus has enough rows to pay for compiling (``_JIT_SECONDS`` once per
@@ -35,9 +34,11 @@ _CHUNK_CELLS = 1 << 20
 # Eager chunks: 4x as many cells (the per-chunk op dispatch, ~0.3 s, is then ~20 ms per row at
 # grid 512; 2 threads of 13 rows peaked at ~1.0 GB in all).
 _EAGER_CHUNK_CELLS = 1 << 22
-# Eagerly up to this many chunks (~4 s of dispatch on 2 cores), that is 200 rows (40 utterances)
-# at grid 512, 3,200 at grid 128: beyond, tracing once (~10 s) costs less.
-EAGER_MAX_CHUNKS = 12
+# Eagerly up to this many rows (40 utterances, 12 chunks at grid 512), whatever the grid: at 38
+# utterances (190 rows, grid 512, 2 cores under load 5-6) eagerly 27-29 s against 29-32 s traced;
+# the demo's corpora (grid 128, ~300 rows each, some rows without a root, whose fallback scan
+# steps through Python eagerly) took 50 s eagerly against 29 s traced.
+EAGER_MAX_ROWS = 200
 # XLA at grid 512, chunks of 4 rows, 2 busy cores (2026-12-06): 27-28 s to trace and compile in a
 # fresh process (graph mode: 9-10 s), then 9-10 ms per row instead of 18-23 ms; XLA from the
 # break-even on (3,750 rows: 750 utterances with GT_SEEDS = 5).
@@ -61,11 +62,6 @@ def eager_chunk_rows(grid_size: int) -> int:
   return max(1, _EAGER_CHUNK_CELLS // _grid_cells(grid_size))
 
 
-def eager_max_rows(grid_size: int) -> int:
-  """The most rows the automatic choice computes eagerly for a grid."""
-  return EAGER_MAX_CHUNKS * eager_chunk_rows(grid_size)
-
-
 def equal_chunks(rows: int, most: int) -> int:
   """Rows per chunk that split ``rows`` into the fewest equal chunks of at most ``most`` rows."""
   count = -(-rows // most) if rows > 0 else 1
@@ -83,7 +79,7 @@ def resolve(config, rows: int):
     raise ValueError(f"--gt_threads must be >= 1, got {threads}")
   eager = config.eager
   if eager is None:
-    eager = not config.jit and rows <= eager_max_rows(config.grid_size)
+    eager = not config.jit and rows <= EAGER_MAX_ROWS
   batch = config.kde_batch
   if batch is None:
     most = eager_chunk_rows(config.grid_size) if eager else chunk_rows(config.grid_size)

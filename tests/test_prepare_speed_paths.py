@@ -115,12 +115,10 @@ class AutomaticChunksTest(tf.test.TestCase):
     self.assertEqual((small.eager, small.kde_batch, small.jit), (True, 16, False))
     self.assertEqual(small.threads, parallel.cores())
     # Past the eager limit a graph of the cache-sized 4 rows (2**20 cells), XLA from JIT_MIN_ROWS.
-    medium = auto.resolved(gt_plan.eager_max_rows(512) + 1)
+    medium = auto.resolved(gt_plan.EAGER_MAX_ROWS + 1)
     self.assertEqual((medium.eager, medium.kde_batch, medium.jit), (False, 4, False))
     large = auto.resolved(gt_plan.JIT_MIN_ROWS)
     self.assertEqual((large.eager, large.kde_batch, large.jit), (False, 4, True))
-    self.assertEqual(gt_plan.eager_max_rows(512), 12 * 16)
-    self.assertEqual(gt_plan.eager_max_rows(128), 12 * 256)  # smaller grids: more rows eagerly
     self.assertEqual(dataclasses.replace(auto, grid_size=64).resolved(10).kde_batch, 10)
     self.assertEqual(dataclasses.replace(auto, grid_size=64, eager=False).resolved(
         10 ** 4).kde_batch, 256)
