@@ -52,13 +52,14 @@ class GroundTruthConfig:
     of op dispatch per chunk instead: small corpora). None: picked by :meth:`resolved` from the
     number of rows. Excludes ``jit``.
   kde_batch: rows (utterance x seed) per batched KDE call (memory: kde_batch * grid_size^2 *
-    8 bytes * a few); in a graph the last chunk is padded so one compiled shape serves all.
-    None: picked by :meth:`resolved` (in a graph the KDE's own cache-sized chunk, 4 rows at
-    grid 512; eagerly equal chunks of at most 16 rows there).
+    8 bytes * a few); the last chunk is padded so one shape serves all. None: picked by
+    :meth:`resolved` (in a graph the KDE's own cache-sized chunk, 4 rows at grid 512; eagerly
+    16 rows there).
   jit: compile the KDE with XLA (compiles for ~30 s at grid 512, then takes about half the time
     per row on CPU). None: picked by :meth:`resolved` from the number of rows.
-  threads: KDE chunks computed at once (None: one per core). Execution only: the results do
-    not depend on it, and it is not part of :meth:`fingerprint`.
+  threads: KDE chunks computed at once in a graph (None: one per core; eager chunks run one
+    after the other). Execution only: the results do not depend on it, and it is not part of
+    :meth:`fingerprint`.
   """
   samples: int = 200
   grid_size: int = 512
@@ -131,9 +132,8 @@ class GroundTruth:
   """Computes ground-truth distributions for batches of utterances (holds the compiled ops).
 
   Prefer :func:`get_ground_truth`, which reuses one instance (and its compiled graphs) per config.
-  Rows (utterance x seed) go through the KDE in chunks of ``kde_batch`` (eagerly: the fewest
-  equal chunks of at most ``kde_batch``) in a fixed order, each chunk a pure function of its
-  rows; ``threads`` chunks run at once.
+  Rows (utterance x seed) go through the KDE in chunks of ``kde_batch`` in a fixed order, each
+  chunk a pure function of its rows; in a graph ``threads`` chunks run at once.
   """
 
   def __init__(self, config: GroundTruthConfig = GroundTruthConfig()):
@@ -151,7 +151,7 @@ class GroundTruth:
                                        limits=cfg.limits, std_ddof=cfg.std_ddof)[0]
 
     @tf.function(input_signature=[tf.RaggedTensorSpec([None, None, 2], tf.float64, 1, tf.int64),
-                                  tf.TensorSpec([None, 2], tf.int64)])
+                                  tf.TensorSpec([None, 2], tf.int64)], autograph=False)
     def upsample_rows(points, seeds):
       # One call per utterance at its own rater count: the points depend only on its seed.
       # (Traced even for an eager KDE: ~1 s once, where map_fn eagerly took ~0.1 s per row.)
@@ -168,7 +168,7 @@ class GroundTruth:
     if not cfg.eager:
       kde_bins = tf.function(
           kde_bins, input_signature=[tf.TensorSpec([cfg.kde_batch, cfg.samples, 2], tf.float64)],
-          jit_compile=cfg.jit)
+          jit_compile=cfg.jit, autograph=False)
 
     self._upsample_rows = upsample_rows
     self._kde_bins = kde_bins
@@ -202,8 +202,9 @@ class GroundTruth:
     seeds = np.stack([utterance_seed(utterances[i].corpus, utterances[i].utterance_id, k)
                       for i, k in chunk])
     upsampled = self.upsample(points, seeds)
-    # In a graph, repeat the last row: one compiled shape for all chunks.
-    pad = 0 if cfg.eager else cfg.kde_batch - len(chunk)
+    # Repeat the last row: one shape for all chunks (one compiled program in a graph; eagerly the
+    # same kernels and reduction splits, so a row's numbers do not depend on the chunk's size).
+    pad = cfg.kde_batch - len(chunk)
     upsampled = np.concatenate([upsampled, np.repeat(upsampled[-1:], pad, 0)], 0)
     if self._warm_up is not None:  # upsampled meanwhile; the KDE is traced by the warm-up alone
       self._warm_up.result()
@@ -231,9 +232,7 @@ class GroundTruth:
     rows = [(i, k) for i in np.flatnonzero(has_gt) for k in range(cfg.seeds)]
     progress = progress or (lambda n: None)
     progress(int(n - has_gt.sum()))
-    # A graph pads the last chunk to its one shape; eagerly the rows split into equal chunks.
-    size = gt_plan.equal_chunks(len(rows), cfg.kde_batch) if cfg.eager else cfg.kde_batch
-    chunks = [rows[s:s + size] for s in range(0, len(rows), size)]
+    chunks = [rows[s:s + cfg.kde_batch] for s in range(0, len(rows), cfg.kde_batch)]
     if not chunks:
       return out, has_gt
     def run(chunk):
@@ -241,7 +240,9 @@ class GroundTruth:
         raise Cancelled("ground truth cancelled")
       return self._chunk(utterances, chunk)
 
-    if cfg.threads > 1 and len(chunks) > 1:
+    # Eager chunks run one after the other: each op already uses every core, and two threads
+    # dispatching ops contend for the GIL (30 rows at grid 512: 3.8 s in 2 threads, 2.5 s in 1).
+    if cfg.threads > 1 and len(chunks) > 1 and not cfg.eager:
       pool = concurrent.futures.ThreadPoolExecutor(min(cfg.threads, len(chunks)),
                                                    thread_name_prefix="gt")
       results = pool.map(run, chunks)  # in chunk order, whatever finishes first

@@ -5,22 +5,25 @@ and the number of KDE rows (utterances with ground truth x seeds) of the corpus;
 (``--gt_eager``, ``--gt_jit``, ``--gt_batch``, ``--gt_threads``) are kept.
 
 * eager: small corpora (at most ``EAGER_MAX_ROWS`` rows) run the KDE op by op, with no
-  tf.function: tracing the KDE's graph takes ~5 s at grid 512 and its first call another ~4 s
-  (graph optimisation), the largest part of a 10-utterance prepare; eagerly each chunk costs
-  ~0.3 s of Python op dispatch instead, which chunks of ``4 * 2**20`` cells (16 rows at grid 512)
-  amortise (2 busy cores, 50 rows at grid 512: ~3 s eagerly against ~10 s traced).
-* kde_batch: eagerly, at most ``4 * 2**20 // n**2`` rows (``GroundTruth.compute`` splits each
-  call's rows into the fewest equal chunks of at most that). In a graph, the KDE's own
-  cache-sized chunk, ``2**20 // n**2`` rows (4 at grid 512, 64 at 128, 256 at 64), at most the
-  corpus's rows. A graph call of more rows than that makes ``tfser.ops.kde`` loop over chunks inside the graph,
-  unrolled: at 32 rows and grid 512 that is 8 copies of the whole root solve to optimise and
-  compile (434 s and 4.3 GB under XLA for a 10-utterance corpus, issue 13), for no speed-up.
+  tf.function: tracing the KDE's graph takes ~3 s at grid 512 and its first call another ~4 s
+  (graph optimisation and instantiation), the largest part of a 10-utterance prepare; eagerly
+  each chunk costs ~0.5 s of Python op dispatch instead (~4,000 ops), which chunks of
+  ``4 * 2**20`` cells amortise (50 rows at grid 512, 2 cores: ~3 s eagerly, ~10 s traced).
+* kde_batch: eagerly ``4 * 2**20 // n**2`` rows (16 at grid 512), in a graph the KDE's own
+  cache-sized chunk, ``2**20 // n**2`` rows (4 at grid 512, 64 at 128, 256 at 64); at most the
+  corpus's rows. Chunks have one shape (the last one padded): one compiled program in a graph,
+  and eagerly the same kernels and reduction splits, so that a row's numbers do not depend on
+  how many rows share its chunk. A graph call of more rows than the cache-sized chunk makes
+  ``tfser.ops.kde`` loop over chunks inside the graph, unrolled: at 32 rows and grid 512 that
+  is 8 copies of the whole root solve to optimise and compile (434 s and 4.3 GB under XLA for a
+  10-utterance corpus, issue 13), for no speed-up.
 * jit: XLA only when the corpus has enough rows to pay for compiling (``_JIT_SECONDS`` once per
   process) with what it saves per row (``_JIT_SAVES_MS``), both measured on 2 CPU cores at grid
   512; smaller grids compile and run faster alike, so the same threshold in rows serves them.
-* threads: one per core (``parallel.cores``): chunks run concurrently in threads of one
-  process (TensorFlow runs a traced graph, and eagerly each op, without the GIL); every chunk is
-  computed alone, so the numbers do not depend on the thread count.
+* threads: one per core (``parallel.cores``): graph chunks run concurrently in threads of one
+  process (TensorFlow runs a traced graph without the GIL); eager chunks run one after the
+  other (their ops use every core, and dispatching them from two threads contends for the GIL).
+  Every chunk is computed alone, so the numbers do not depend on the thread count.
 """
 
 import dataclasses
@@ -31,8 +34,8 @@ from data_prep import parallel
 # The KDE's cache-sized chunk (tfser.ops.kde keeps one [chunk, n, n] float64 a2 near 2**20
 # cells: 8 MiB).
 _CHUNK_CELLS = 1 << 20
-# Eager chunks: 4x as many cells (the per-chunk op dispatch, ~0.3 s, is then ~20 ms per row at
-# grid 512; 2 threads of 13 rows peaked at ~1.0 GB in all).
+# Eager chunks: 4x as many cells (the per-chunk op dispatch, ~0.5 s, is then ~30 ms per row at
+# grid 512; a 10-utterance prepare in chunks of 16 rows peaked at ~0.9 GB).
 _EAGER_CHUNK_CELLS = 1 << 22
 # Eagerly up to this many rows (40 utterances, 12 chunks at grid 512), whatever the grid: at 38
 # utterances (190 rows, grid 512, 2 cores under load 5-6) eagerly 27-29 s against 29-32 s traced;
@@ -60,12 +63,6 @@ def chunk_rows(grid_size: int) -> int:
 def eager_chunk_rows(grid_size: int) -> int:
   """The most rows of one eager chunk for a grid."""
   return max(1, _EAGER_CHUNK_CELLS // _grid_cells(grid_size))
-
-
-def equal_chunks(rows: int, most: int) -> int:
-  """Rows per chunk that split ``rows`` into the fewest equal chunks of at most ``most`` rows."""
-  count = -(-rows // most) if rows > 0 else 1
-  return max(1, -(-rows // count))
 
 
 def resolve(config, rows: int):
