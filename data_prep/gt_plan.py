@@ -37,10 +37,10 @@ _CHUNK_CELLS = 1 << 20
 # Eager chunks: 4x as many cells (the per-chunk op dispatch, ~0.5 s, is then ~30 ms per row at
 # grid 512; a 10-utterance prepare in chunks of 16 rows peaked at ~0.9 GB).
 _EAGER_CHUNK_CELLS = 1 << 22
-# Eagerly up to this many rows (40 utterances, 12 chunks at grid 512), whatever the grid: at 38
-# utterances (190 rows, grid 512, 2 cores under load 5-6) eagerly 27-29 s against 29-32 s traced;
-# the demo's corpora (grid 128, ~300 rows each, some rows without a root, whose fallback scan
-# steps through Python eagerly) took 50 s eagerly against 29 s traced.
+# Eagerly up to this many rows (40 utterances, 13 chunks at grid 512), whatever the grid: at 38
+# utterances (190 rows, grid 512, 2 cores under load 5-6) eagerly 27-29 s against 29-32 s traced
+# (before the traces lost autograph); the demo's five corpora (grid 128, 1,500-2,100 rows each)
+# took ~50 s eagerly against 25-29 s traced.
 EAGER_MAX_ROWS = 200
 # XLA at grid 512, chunks of 4 rows, 2 busy cores (2026-12-06): 27-28 s to trace and compile in a
 # fresh process (graph mode: 9-10 s), then 9-10 ms per row instead of 18-23 ms; XLA from the
