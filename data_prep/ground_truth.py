@@ -48,8 +48,8 @@ class GroundTruthConfig:
     1 = the sample std, as the annotators paper's authors' code (``torch.std``; issue 15);
     0 = the population std (tfser's default before).
   min_annotators: fewer valid raters than this -> no ground truth.
-  eager: run the KDE op by op instead of tracing a graph (no ~10 s trace at grid 512, ~0.3 s
-    of op dispatch per chunk instead: small corpora). None: picked by :meth:`resolved` from the
+  eager: run the KDE op by op instead of tracing a graph (no ~7 s of tracing and optimising
+    at grid 512, ~0.5 s of op dispatch per chunk instead: small corpora). None: picked by :meth:`resolved` from the
     number of rows. Excludes ``jit``.
   kde_batch: rows (utterance x seed) per batched KDE call (memory: kde_batch * grid_size^2 *
     8 bytes * a few); the last chunk is padded so one shape serves all. None: picked by
@@ -154,7 +154,7 @@ class GroundTruth:
                                   tf.TensorSpec([None, 2], tf.int64)], autograph=False)
     def upsample_rows(points, seeds):
       # One call per utterance at its own rater count: the points depend only on its seed.
-      # (Traced even for an eager KDE: ~1 s once, where map_fn eagerly took ~0.1 s per row.)
+      # (Traced even for an eager KDE: ~0.5 s once, where map_fn eagerly took ~0.1 s per row.)
       return tf.map_fn(upsample_one, (points, seeds),
                        fn_output_signature=tf.TensorSpec([cfg.samples, 2], tf.float64))
 

@@ -73,8 +73,8 @@ def _define_flags():
   define("bool", "gt_jit", None, "Compile the ground-truth KDE with XLA (default: only when "
          "the corpus has enough rows to pay for ~30 s of compiling; --nogt_jit: never).")
   define("bool", "gt_eager", None, "Run the ground-truth KDE op by op instead of tracing it "
-         "(default: for small corpora, up to 40 utterances at grid 512, where tracing takes "
-         "longer than the work; --nogt_eager: never).")
+         "(default: for small corpora, up to 200 rows = 40 utterances x 5 seeds, where tracing "
+         "takes longer than the work; --nogt_eager: never).")
   define("integer", "gt_threads", None, "KDE chunks computed at once (default: one per core).")
   define("integer", "num_shards", 1, "Prepare with this many processes (or cluster array "
          "jobs) into the same --out_dir; each gets its --shard_index.")

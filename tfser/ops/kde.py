@@ -119,7 +119,7 @@ def diffusion_kde_2d(points, mask=None, *, grid_size: int = 64,
       the root) or ``"brentq"`` (a batched copy of scipy's brentq steps in the compute dtype).
       Both decide convergence exactly as kde2d does; see :func:`_solve_t`.
     run_eagerly: called eagerly, run the ops one by one instead of as a traced graph (no
-      tracing, ~5 s at grid 512, and graph optimisation, ~4 s, before the first result; ~0.3 s
+      tracing, ~3 s at grid 512, and graph optimisation, ~4 s, before the first result; ~0.5 s
       of Python op dispatch per chunk instead: for a few chunks of a small job). Ignored inside
       a tf.function.
 
