@@ -83,8 +83,9 @@ def ground_truth_rows(args, work: str):
   ref = reference_seconds_per_utterance(args.ref_rows)
   variants = {
       "small": [("defaults", []),
+                ("--nogt_eager (a traced graph: the defaults before)", ["--nogt_eager"]),
                 ("--gt_batch=4 --nogt_jit --gt_threads=1 (the issue's best, one thread)",
-                 ["--gt_batch=4", "--nogt_jit", "--gt_threads=1"])],
+                 ["--gt_batch=4", "--nogt_jit", "--gt_threads=1", "--nogt_eager"])],
       "large": [("defaults", []),
                 ("--nogt_jit", ["--nogt_jit"]),
                 ("--gt_threads=1", ["--gt_threads=1"])],
@@ -177,16 +178,27 @@ def verdicts(table, args, load) -> str:
       lines.append(f"Goal 2 (ground-truth throughput >= 10x the kde2d loop, defaults): "
                    f"{'met' if ratio >= 10 else 'missed'}: {ratio:.1f}x.")
   lines.append(
-      "Where a fresh 10-utterance run goes (defaults, 2 cores, load ~2.5, 17 s in all): imports "
-      "~2.7 s; tracing the KDE graph and its first run ~7.5 s idle, 10-12 s under load (the "
-      "warm-up thread; the upsampling traces meanwhile); the 50 rows ~1.4 s; TensorFlow's exit "
-      "~1 s. No single Grappler pass dominates the first run (turning each off changed it by "
-      "< 1 s). What is left is the size of tfser/ops/kde.py's graph (the root solve's psi tree "
-      "with a 4-way truncation switch per contraction): a smaller graph there is the remaining "
-      "lever for goal 1. Goal 2: with the cores shared, graph mode and XLA, one thread or two, "
-      "all land near the same rows per second (XLA alone, in one process, ran 9-10 ms per row "
-      "against 18-23 ms in graph mode when measured apart); the per-row cost is the KDE's own "
-      "(root solve and transforms, see the bench/kde.py section).")
+      "Where the time goes. Small corpora: a traced graph of the KDE cost ~5 s of Python "
+      "tracing (~3 s since the ground truth's tf.functions trace without autograph) and ~4 s "
+      "more in its first call (graph optimisation and instantiation; with Grappler off the "
+      "first call still took 3 s and every row ran 1.7x slower); run op by op (the defaults up "
+      "to 200 rows, data_prep/gt_plan.py) there is nothing to trace, and each eager chunk of 16 "
+      "rows costs ~0.5 s of op dispatch (~4,000 ops per root solve) instead; eager chunks run "
+      "one after the other (two threads dispatching ops took 3.8 s for 30 rows, one 2.5 s). "
+      "The upsampling stays traced (0.45 s once without autograph, 1.6 s with it; map_fn "
+      "eagerly took ~0.1 s per row). TensorFlow's import is ~2 s of every run; "
+      "data_prep.prepare imports neither transformers nor tensorflow_io nor opensmile for "
+      "--features=none. Large corpora: XLA's persistent compilation cache "
+      "(TF_XLA_FLAGS=--tf_xla_persistent_cache_directory) writes the compiled KDE (28 MB) but "
+      "never finds it again in TensorFlow 2.17.1: its key hashes the HLO module, whose MatMul "
+      "frontend attributes (grad_x, grad_y) are a map serialised in a different order in every "
+      "process (two fresh runs wrote two files under two keys, the modules differing in that "
+      "order), so each process compiles anew (~30 s). The per-row cost is the KDE's own: the "
+      "float32 bracketing takes 9-13 evaluations of f per chunk, the float64 polish 4, and t* "
+      "spans 1e-5..2e-3 on Likert clouds, so spiky rows need the whole 512 grid in every psi "
+      "sum (see the bench/kde.py section). Goal 2 needs about 2x less work per row as well as "
+      "less compiling. The reference loop's own speed moves with the machine's load too (95.4 "
+      "ms per row in the 03:17 UTC run of 2026-12-06, under load 2.3).")
   if load > 1.5:
     lines.append(f"Other work shared the machine (load average {load:.1f} on {os.cpu_count()} "
                  "cores at the start): every wall time here, the reference loop's included, is "

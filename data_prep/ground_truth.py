@@ -48,13 +48,18 @@ class GroundTruthConfig:
     1 = the sample std, as the annotators paper's authors' code (``torch.std``; issue 15);
     0 = the population std (tfser's default before).
   min_annotators: fewer valid raters than this -> no ground truth.
+  eager: run the KDE op by op instead of tracing a graph (no ~7 s of tracing and optimising
+    at grid 512, ~0.5 s of op dispatch per chunk instead: small corpora). None: picked by :meth:`resolved` from the
+    number of rows. Excludes ``jit``.
   kde_batch: rows (utterance x seed) per batched KDE call (memory: kde_batch * grid_size^2 *
-    8 bytes * a few); the last chunk is padded so one compiled shape serves all. None: picked
-    by :meth:`resolved` (the KDE's own cache-sized chunk, 4 rows at grid 512).
+    8 bytes * a few); the last chunk is padded so one shape serves all. None: picked by
+    :meth:`resolved` (in a graph the KDE's own cache-sized chunk, 4 rows at grid 512; eagerly
+    16 rows there).
   jit: compile the KDE with XLA (compiles for ~30 s at grid 512, then takes about half the time
     per row on CPU). None: picked by :meth:`resolved` from the number of rows.
-  threads: KDE chunks computed at once (None: one per core). Execution only: the results do
-    not depend on it, and it is not part of :meth:`fingerprint`.
+  threads: KDE chunks computed at once in a graph (None: one per core; eager chunks run one
+    after the other). Execution only: the results do not depend on it, and it is not part of
+    :meth:`fingerprint`.
   """
   samples: int = 200
   grid_size: int = 512
@@ -65,10 +70,11 @@ class GroundTruthConfig:
   min_annotators: int = labels.MIN_ANNOTATORS
   kde_batch: Optional[int] = None
   jit: Optional[bool] = None
+  eager: Optional[bool] = None
   threads: Optional[int] = None
 
   def resolved(self, rows: int) -> "GroundTruthConfig":
-    """This config with kde_batch, jit and threads filled in for ``rows`` KDE rows
+    """This config with eager, kde_batch, jit and threads filled in for ``rows`` KDE rows
     (utterances with ground truth x seeds); explicit values are kept (see :mod:`gt_plan`)."""
     return gt_plan.resolve(self, rows)
 
@@ -112,7 +118,7 @@ def get_ground_truth(config: "GroundTruthConfig") -> "GroundTruth":
   Automatic fields (None) are resolved first (``config.resolved``, as for a corpus of one chunk),
   so a config and its resolved form share one instance.
   """
-  if None in (config.kde_batch, config.jit, config.threads):
+  if None in (config.eager, config.kde_batch, config.jit, config.threads):
     config = config.resolved(gt_plan.chunk_rows(config.grid_size))
   return _cached_ground_truth(config)
 
@@ -127,13 +133,13 @@ class GroundTruth:
 
   Prefer :func:`get_ground_truth`, which reuses one instance (and its compiled graphs) per config.
   Rows (utterance x seed) go through the KDE in chunks of ``kde_batch`` in a fixed order, each
-  chunk a pure function of its rows; ``threads`` chunks run at once.
+  chunk a pure function of its rows; in a graph ``threads`` chunks run at once.
   """
 
   def __init__(self, config: GroundTruthConfig = GroundTruthConfig()):
     # Imported here so that a corpus without dimensional ratings never needs the KDE module.
     from tfser.ops import kde, upsample  # pylint: disable=g-import-not-at-top
-    if None in (config.kde_batch, config.jit, config.threads):
+    if None in (config.eager, config.kde_batch, config.jit, config.threads):
       config = config.resolved(gt_plan.chunk_rows(config.grid_size))
     self.config = config
     cfg = config
@@ -145,18 +151,24 @@ class GroundTruth:
                                        limits=cfg.limits, std_ddof=cfg.std_ddof)[0]
 
     @tf.function(input_signature=[tf.RaggedTensorSpec([None, None, 2], tf.float64, 1, tf.int64),
-                                  tf.TensorSpec([None, 2], tf.int64)])
+                                  tf.TensorSpec([None, 2], tf.int64)], autograph=False)
     def upsample_rows(points, seeds):
       # One call per utterance at its own rater count: the points depend only on its seed.
+      # (Traced even for an eager KDE: ~0.5 s once, where map_fn eagerly took ~0.1 s per row.)
       return tf.map_fn(upsample_one, (points, seeds),
                        fn_output_signature=tf.TensorSpec([cfg.samples, 2], tf.float64))
 
-    @tf.function(input_signature=[tf.TensorSpec([cfg.kde_batch, cfg.samples, 2], tf.float64)],
-                 jit_compile=cfg.jit)
     def kde_bins(points):
       density, _ = kde.diffusion_kde_2d(points, None, grid_size=cfg.grid_size,
-                                        limits=cfg.limits, histogram="hard")
+                                        limits=cfg.limits, histogram="hard",
+                                        chunk_size=cfg.kde_batch if cfg.eager else None,
+                                        run_eagerly=cfg.eager)
       return tuple(kde.bin_distribution(density, bins=b) for b in cfg.bins)
+
+    if not cfg.eager:
+      kde_bins = tf.function(
+          kde_bins, input_signature=[tf.TensorSpec([cfg.kde_batch, cfg.samples, 2], tf.float64)],
+          jit_compile=cfg.jit, autograph=False)
 
     self._upsample_rows = upsample_rows
     self._kde_bins = kde_bins
@@ -164,7 +176,7 @@ class GroundTruth:
   def start_warm_up(self) -> None:
     """Traces (and under jit compiles) the KDE in a background thread, so that the first chunk
     does not wait for it while the caller reads the corpus and traces the upsampling."""
-    if self._warm_up is None:
+    if self._warm_up is None and not self.config.eager:  # eagerly there is nothing to trace
       pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="gt-warm-up")
       self._warm_up = pool.submit(self._run_dummy_kde)
       pool.shutdown(wait=False)
@@ -190,7 +202,9 @@ class GroundTruth:
     seeds = np.stack([utterance_seed(utterances[i].corpus, utterances[i].utterance_id, k)
                       for i, k in chunk])
     upsampled = self.upsample(points, seeds)
-    pad = cfg.kde_batch - len(chunk)  # repeat the last row: one compiled shape for all chunks
+    # Repeat the last row: one shape for all chunks (one compiled program in a graph; eagerly the
+    # same kernels and reduction splits, so a row's numbers do not depend on the chunk's size).
+    pad = cfg.kde_batch - len(chunk)
     upsampled = np.concatenate([upsampled, np.repeat(upsampled[-1:], pad, 0)], 0)
     if self._warm_up is not None:  # upsampled meanwhile; the KDE is traced by the warm-up alone
       self._warm_up.result()
@@ -226,7 +240,9 @@ class GroundTruth:
         raise Cancelled("ground truth cancelled")
       return self._chunk(utterances, chunk)
 
-    if cfg.threads > 1 and len(chunks) > 1:
+    # Eager chunks run one after the other: each op already uses every core, and two threads
+    # dispatching ops contend for the GIL (30 rows at grid 512: 3.8 s in 2 threads, 2.5 s in 1).
+    if cfg.threads > 1 and len(chunks) > 1 and not cfg.eager:
       pool = concurrent.futures.ThreadPoolExecutor(min(cfg.threads, len(chunks)),
                                                    thread_name_prefix="gt")
       results = pool.map(run, chunks)  # in chunk order, whatever finishes first

@@ -72,6 +72,9 @@ def _define_flags():
          "the KDE's cache-sized chunk, 4 at grid 512; see data_prep/gt_plan.py).")
   define("bool", "gt_jit", None, "Compile the ground-truth KDE with XLA (default: only when "
          "the corpus has enough rows to pay for ~30 s of compiling; --nogt_jit: never).")
+  define("bool", "gt_eager", None, "Run the ground-truth KDE op by op instead of tracing it "
+         "(default: for small corpora, up to 200 rows = 40 utterances x 5 seeds, where tracing "
+         "takes longer than the work; --nogt_eager: never).")
   define("integer", "gt_threads", None, "KDE chunks computed at once (default: one per core).")
   define("integer", "num_shards", 1, "Prepare with this many processes (or cluster array "
          "jobs) into the same --out_dir; each gets its --shard_index.")
@@ -278,6 +281,8 @@ def main(argv):
       if FLAGS[name].value is not None and FLAGS[name].value < 1:
         raise ValueError(f"--{name}={FLAGS[name].value}: use an integer >= 1 (or leave it out "
                          "for the automatic choice)")
+    if FLAGS.gt_eager and FLAGS.gt_jit:
+      raise ValueError("--gt_eager and --gt_jit exclude each other (XLA compiles a traced graph)")
   except (ValueError, CorpusError) as e:
     raise app.UsageError(str(e if "--" in str(e) else f"--corpus: {e}")) from None
   gt_config = None
@@ -287,7 +292,8 @@ def main(argv):
     gt_config = dataclasses.replace(
         default, samples=FLAGS.gt_samples,
         grid_size=default.grid_size if FLAGS.gt_grid is None else FLAGS.gt_grid,
-        kde_batch=FLAGS.gt_batch, jit=FLAGS.gt_jit, threads=FLAGS.gt_threads,
+        kde_batch=FLAGS.gt_batch, jit=FLAGS.gt_jit, eager=FLAGS.gt_eager,
+        threads=FLAGS.gt_threads,
         std_ddof=FLAGS.gt_std_ddof)
   _check_settings(gt_config)
   try:

@@ -148,6 +148,13 @@ class FaultTest(parameterized.TestCase, tf.test.TestCase):
     self.assertFalse(os.path.exists(self.out))
     self.assertFalse(os.path.exists(os.path.join(self.tmp, "x")))
 
+  def test_eager_and_jit_together_are_a_short_usage_error(self):
+    rc, err = self.main("--ground_truth", "--gt_eager", "--gt_jit")
+    self.assertEqual(rc, 2)
+    self.assertIn("--gt_eager and --gt_jit exclude each other", err)
+    self.assertLessEqual(len(err.strip().splitlines()), 2, err)
+    self.assertFalse(os.path.exists(self.out))
+
   def test_csv_name_cannot_overwrite_a_real_corpus(self):
     iem = os.path.join(self.out, "IEM")
     os.makedirs(iem)

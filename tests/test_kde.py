@@ -98,6 +98,26 @@ class ReferenceEqualityTest(tf.test.TestCase, parameterized.TestCase):
                                         grid_size=grid_size)
     self.assert_matches_reference(rows, grid_size, result)
 
+  def test_run_eagerly_matches_reference(self):
+    # Op by op (no traced graph; data_prep's small corpora), including rows without a root (the
+    # fallback's scan and golden-section loops then step through Python).
+    rng = np.random.default_rng(11)
+    rows = [make_points("two", 2, 1), make_points("likert", 9, 5), make_points("cluster", 300, 6)]
+    rows += [rng.uniform(-1, 1, size=(30, 2)) for _ in range(3)]
+    points, mask = padded_batch(rows)
+    eager = diffusion_kde_2d_with_info(tf.constant(points), tf.constant(mask), grid_size=64,
+                                       chunk_size=len(rows), run_eagerly=True)
+    self.assertFalse(np.all(eager.converged.numpy()))  # the fallback ran
+    self.assert_matches_reference(rows, 64, eager)
+    graph = diffusion_kde_2d_with_info(tf.constant(points), tf.constant(mask), grid_size=64,
+                                       chunk_size=len(rows))
+    self.assertAllEqual(eager.converged, graph.converged)
+    # Rows with a root agree to rounding; fallback rows to the golden-section search's
+    # resolution (|f| is flat near its minimum, so rounding moves the argmin by ~1e-9).
+    ok = graph.converged.numpy()
+    self.assertAllClose(eager.t_star.numpy()[ok], graph.t_star.numpy()[ok], rtol=1e-12, atol=0)
+    self.assertAllClose(eager.t_star.numpy()[~ok], graph.t_star.numpy()[~ok], rtol=1e-6, atol=0)
+
   def test_contract_signature_other_limits_and_grid_rounding(self):
     rng = np.random.default_rng(0)
     points = rng.normal(3.0, 0.6, size=(2, 80, 2))

@@ -109,14 +109,23 @@ class AutomaticChunksTest(tf.test.TestCase):
 
   def test_resolve(self):
     auto = gtm.GroundTruthConfig()
+    # A 10-utterance corpus at grid 512: eagerly (no trace), chunks of 16 rows (2**22 cells).
     small = auto.resolved(50)
-    self.assertEqual((small.kde_batch, small.jit), (4, False))  # grid 512: 2**20 cells
+    self.assertEqual((small.eager, small.kde_batch, small.jit), (True, 16, False))
     self.assertEqual(small.threads, parallel.cores())
-    self.assertTrue(auto.resolved(gt_plan.JIT_MIN_ROWS).jit)
+    # Past the eager limit a graph of the cache-sized 4 rows (2**20 cells), XLA from JIT_MIN_ROWS.
+    medium = auto.resolved(gt_plan.EAGER_MAX_ROWS + 1)
+    self.assertEqual((medium.eager, medium.kde_batch, medium.jit), (False, 4, False))
+    large = auto.resolved(gt_plan.JIT_MIN_ROWS)
+    self.assertEqual((large.eager, large.kde_batch, large.jit), (False, 4, True))
     self.assertEqual(dataclasses.replace(auto, grid_size=64).resolved(10).kde_batch, 10)
-    self.assertEqual(dataclasses.replace(auto, grid_size=64).resolved(10 ** 4).kde_batch, 256)
+    self.assertEqual(dataclasses.replace(auto, grid_size=64, eager=False).resolved(
+        10 ** 4).kde_batch, 256)
     explicit = gtm.GroundTruthConfig(kde_batch=32, jit=True, threads=1).resolved(50)
-    self.assertEqual((explicit.kde_batch, explicit.jit, explicit.threads), (32, True, 1))
+    self.assertEqual((explicit.eager, explicit.kde_batch, explicit.jit, explicit.threads),
+                     (False, 32, True, 1))
+    with self.assertRaisesRegex(ValueError, "--gt_eager and --gt_jit"):
+      gtm.GroundTruthConfig(eager=True, jit=True).resolved(50)
     # Threads are execution only: not in the writer's plan fingerprint.
     self.assertEqual(dataclasses.replace(explicit, threads=2).fingerprint(),
                      explicit.fingerprint())
@@ -129,9 +138,13 @@ class AutomaticChunksTest(tf.test.TestCase):
     self.assertTrue(np.all(has_gt))
     in_threads, _ = gtm.get_ground_truth(threads).compute(utts)
     automatic, _ = gtm.get_ground_truth(auto.resolved(5 * len(utts))).compute(utts)
+    self.assertTrue(auto.resolved(5 * len(utts)).eager)
+    graph_config = dataclasses.replace(SMALL_GT, eager=False, threads=2)
+    in_graph, _ = gtm.get_ground_truth(graph_config).compute(utts)
     for b in SMALL_GT.bins:
       np.testing.assert_array_equal(in_threads[b], fixed[b])  # same chunks: same bits
       np.testing.assert_allclose(automatic[b], fixed[b], rtol=1e-12, atol=1e-15)
+      np.testing.assert_allclose(in_graph[b], fixed[b], rtol=1e-12, atol=1e-15)
 
 
 class ProgressLineTest(tf.test.TestCase):

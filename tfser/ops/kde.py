@@ -100,7 +100,7 @@ def diffusion_kde_2d(points, mask=None, *, grid_size: int = 64,
                      limits: Sequence[float] = (-1.0, 1.0), histogram: str = "hard",
                      sigma: float = 8.0, t_gradient: str = "implicit",
                      form: str = "kde_diffusion", chunk_size: Optional[int] = None,
-                     solver: str = "fast"):
+                     solver: str = "fast", run_eagerly: bool = False):
   """Batched kde_diffusion.kde2d: returns ``(density, bandwidth)``.
 
   Args:
@@ -118,6 +118,10 @@ def diffusion_kde_2d(points, mask=None, *, grid_size: int = 64,
     solver: ``"fast"`` (float32 root bracketing, then a float64 secant polish; within ~1e-10 of
       the root) or ``"brentq"`` (a batched copy of scipy's brentq steps in the compute dtype).
       Both decide convergence exactly as kde2d does; see :func:`_solve_t`.
+    run_eagerly: called eagerly, run the ops one by one instead of as a traced graph (no
+      tracing, ~3 s at grid 512, and graph optimisation, ~4 s, before the first result; ~0.5 s
+      of Python op dispatch per chunk instead: for a few chunks of a small job). Ignored inside
+      a tf.function.
 
   Returns:
     ``density [batch, grid_size, grid_size]`` and ``bandwidth [batch, 2]`` in ``points.dtype``.
@@ -128,7 +132,8 @@ def diffusion_kde_2d(points, mask=None, *, grid_size: int = 64,
   """
   result = diffusion_kde_2d_with_info(
       points, mask, grid_size=grid_size, limits=limits, histogram=histogram, sigma=sigma,
-      t_gradient=t_gradient, form=form, chunk_size=chunk_size, solver=solver)
+      t_gradient=t_gradient, form=form, chunk_size=chunk_size, solver=solver,
+      run_eagerly=run_eagerly)
   return result.density, result.bandwidth
 
 
@@ -137,7 +142,7 @@ def diffusion_kde_2d_with_info(points, mask=None, *, grid_size: int = 64,
                                sigma: float = 8.0, t_gradient: str = "implicit",
                                form: str = "kde_diffusion",
                                chunk_size: Optional[int] = None,
-                               solver: str = "fast") -> KDEResult:
+                               solver: str = "fast", run_eagerly: bool = False) -> KDEResult:
   """As :func:`diffusion_kde_2d`, also returning which rows converged and t*."""
   if histogram not in HISTOGRAMS:
     raise ValueError(f"histogram must be one of {HISTOGRAMS}, got {histogram!r}")
@@ -169,8 +174,11 @@ def diffusion_kde_2d_with_info(points, mask=None, *, grid_size: int = 64,
   if chunk_size is None:
     chunk_size = max(1, _CHUNK_ELEMENTS // (n * n))
   # Called eagerly, run the core as a graph (the root solve's while-loop would otherwise step
-  # through Python); inside a caller's tf.function / XLA it is simply inlined.
-  core = _graph_core(config) if tf.executing_eagerly() else functools.partial(_kde, config=config)
+  # through Python) unless run_eagerly; inside a caller's tf.function / XLA it is simply inlined.
+  if tf.executing_eagerly() and not run_eagerly:
+    core = _graph_core(config)
+  else:
+    core = functools.partial(_kde, config=config)
   if batch is not None and batch > chunk_size:
     # A loop over chunks of rows (not over rows) bounds memory and keeps each chunk's a2 in cache
     # at grid 512. Rows are grouped by how spiky their histogram is (largest bin share on a 64
