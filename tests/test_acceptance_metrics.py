@@ -52,6 +52,19 @@ class AcceptanceMetricsTest(unittest.TestCase):
       actual = acceptance_runs.run_tasks(data_dir, os.path.join(tmp, "runs"), "demo")
     self._check(actual, "demo")
 
+  def test_the_demo_data_check_tells_other_records_from_the_same_ones(self):
+    # demo_summary on prepared corpus sets: the same data written again elsewhere summarise the
+    # same; other data (another seed) do not.
+    with tempfile.TemporaryDirectory(prefix="tfser-acceptance-summary-") as tmp:
+      summaries = []
+      for name, seed in (("a", 7), ("b", 7), ("c", 8)):
+        acceptance_runs.write_data(os.path.join(tmp, name), seed=seed)
+        summaries.append(acceptance_runs.demo_summary(os.path.join(tmp, name)))
+    self.assertEqual(sorted(summaries[0]), ["CRE", "IEM", "IMP", "LIBRI", "POD"])
+    self.assertEqual(acceptance_runs.compare(summaries[0], summaries[1]), [])
+    diffs = acceptance_runs.compare(summaries[0], summaries[2])
+    self.assertTrue(any("features/is10" in d for d in diffs), diffs[:5])
+
   def test_the_demo_commands_are_the_generated_ones_on_the_demo(self):
     for task, generated in acceptance_runs.RUNS.items():
       demo = acceptance_runs.runs(task, "demo")
