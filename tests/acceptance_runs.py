@@ -12,10 +12,10 @@ data sources (``--source``):
   IS10, a few hundred utterances a corpus; hence ``--feature_dim=1582`` and a batch of 32, see
   :func:`runs`). Expected metrics: ``tests/data/acceptance/demo_<task>.json``, recorded with the
   tfser of commit b69d44c (before the issue-14 refactor) on demo records prepared by the code the
-  recording names; ``demo_data.json`` holds a summary of those records
-  (:func:`demo_summary`), which :func:`demo_data_dir` checks, so that a change of the demo data is told apart from a change of
-  tfser's numbers. Opt-in in the suite (``TFSER_DEMO_ACCEPTANCE=1``): about as long again as the
-  generated runs.
+  recording names; ``demo_data.json`` holds a summary of those records (:func:`demo_summary`),
+  which :func:`demo_data_dir` checks, so that a change of the demo data is told apart from a
+  change of tfser's numbers. Opt-in in the suite (``TFSER_DEMO_ACCEPTANCE=1``): about as long
+  again as the generated runs.
 
 Record the expected metrics (only when a change is MEANT to alter the numbers):
 
@@ -123,9 +123,10 @@ def demo_summary(data_dir: str) -> Dict[str, Dict[str, dict]]:
 
   A summary that two preparations of the same demo share and a changed demo does not: per field,
   over the shard's records in order, strings -> sha256 of their concatenation (ids, labels,
-  speakers, splits, annotators), numbers -> [count, NaN count, sum, sum of squares, sum weighted by
-  position (a reordering)] (features, ratings, ground truth; compared with :func:`compare`'s tolerance, since the same demo prepared
-  with the KDE jitted or not differs in the 16th digit). The bytes of the shards differ anyway:
+  speakers, splits, annotators), numbers -> [count, NaN count, sum, sum of squares, sum weighted
+  by position (against a reordering)] (features, ratings, ground truth; compared with
+  :func:`compare`'s tolerance, since the same demo prepared with the KDE jitted or not differs in
+  the 16th digit). The bytes of the shards differ anyway:
   each record names its audio's absolute path.
   """
   import hashlib  # pylint: disable=g-import-not-at-top

@@ -44,7 +44,7 @@ class AcceptanceMetricsTest(unittest.TestCase):
     self._check(actual, "generated")
 
   @unittest.skipUnless(os.environ.get("TFSER_DEMO_ACCEPTANCE") == "1",
-                       "the demo acceptance runs (about 1.5 min on 2 cores): TFSER_DEMO_ACCEPTANCE=1")
+                       "the demo acceptance runs (1.5 min on 2 cores): TFSER_DEMO_ACCEPTANCE=1")
   def test_demo_runs_reproduce_the_metrics_of_the_code_before_the_refactor(self):
     with tempfile.TemporaryDirectory(prefix="tfser-acceptance-demo-") as tmp:
       data_dir = acceptance_runs.demo_data_dir(
