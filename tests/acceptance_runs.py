@@ -130,6 +130,7 @@ def demo_summary(data_dir: str) -> Dict[str, Dict[str, dict]]:
   each record names its audio's absolute path.
   """
   import hashlib  # pylint: disable=g-import-not-at-top
+  import tfser  # noqa: F401  (before TensorFlow)  pylint: disable=g-import-not-at-top,unused-import
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   out = {}
   for corpus in sorted(os.listdir(data_dir)):
