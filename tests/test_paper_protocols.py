@@ -137,12 +137,14 @@ class GroundTruthSettingsTest(tf.test.TestCase):
         manifest["ground_truth"]["std_ddof"] = 0
       with open(os.path.join(data_dir, corpus, "manifest.json"), "w") as f:
         json.dump(manifest, f)
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    run = subprocess.run(
-        [sys.executable, "-m", "tfser.launch", "--task=annotators", f"--data_dir={data_dir}",
-         "--corpus=IMP", "--zero_shot=POD", "--features=is10",
-         f"--out_dir={os.path.join(data_dir, 'run')}"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    def launch(*args):
+      return subprocess.run(
+          [sys.executable, "-m", "tfser.launch", f"--data_dir={data_dir}", "--features=is10",
+           *args], cwd=ROOT, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+          capture_output=True, text=True, timeout=300)
+
+    run = launch("--task=annotators", "--corpus=IMP", "--zero_shot=POD",
+                 f"--out_dir={os.path.join(data_dir, 'run')}")
     self.assertEqual(run.returncode, 1, run.stderr)
     self.assertIn("--zero_shot=POD", run.stderr)
     self.assertIn("std_ddof=0", run.stderr)
@@ -150,11 +152,8 @@ class GroundTruthSettingsTest(tf.test.TestCase):
     self.assertNotIn("Traceback", run.stderr)
     self.assertFalse(os.path.exists(os.path.join(data_dir, "run", "results.json")))
     # annotators_multi's launcher shares the check (tfser.launchers.common.annotator_settings).
-    run = subprocess.run(
-        [sys.executable, "-m", "tfser.launch", "--task=annotators_multi", "--holdout=POD",
-         "--training_corpora=IMP", f"--data_dir={data_dir}", "--features=is10",
-         f"--out_dir={os.path.join(data_dir, 'multi')}"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    run = launch("--task=annotators_multi", "--holdout=POD", "--training_corpora=IMP",
+                 f"--out_dir={os.path.join(data_dir, 'multi')}")
     self.assertEqual(run.returncode, 1, run.stderr)
     self.assertIn("--holdout=POD", run.stderr)
     self.assertIn("std_ddof=0", run.stderr)
