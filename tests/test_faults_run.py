@@ -459,7 +459,8 @@ class UserErrorTest(_CacheDir):
 
   def test_results_file_not_half_written_on_a_full_disk(self):
     out = _tempdir(self)
-    with mock.patch.object(json, "dump", side_effect=OSError(errno.ENOSPC, "No space left")):
+    # The disk fills up once the temporary file is written: nothing is left behind.
+    with mock.patch.object(os, "replace", side_effect=OSError(errno.ENOSPC, "No space left")):
       with self.assertRaises(OSError):
         train_common.write_json_atomic(os.path.join(out, "results.json"), {"a": 1})
     self.assertEqual(os.listdir(out), [])

@@ -16,11 +16,11 @@ import glob
 import json
 import math
 import os
-import tempfile
 from typing import Callable, Dict, Hashable, List, Optional, Sequence, Union
 
 import numpy as np
 from scipy import stats
+from tfser.core import atomic
 
 IMPROVED, DECLINED = "*", "\u2020"  # the annotators paper's marks
 
@@ -114,10 +114,9 @@ def write_table(path_prefix: str, header: Sequence[str], rows: Sequence[Sequence
   paths = []
   for suffix, write in ((".md", lambda f: f.write(md)),
                         (".csv", lambda f: csv.writer(f).writerows(csv_rows(header, rows)))):
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
-    with os.fdopen(fd, "w", newline="") as f:
-      write(f)
-    os.replace(tmp, path_prefix + suffix)
+    with atomic.replacing(path_prefix + suffix) as tmp:
+      with open(tmp, "w", newline="") as f:
+        write(f)
     paths.append(path_prefix + suffix)
   return paths
 

@@ -5,15 +5,14 @@ what is identical between them, so each task's trainer stays readable top to bot
 """
 
 import dataclasses
-import json
 import os
-import tempfile
 from typing import Any, Dict
 
 import numpy as np
 
 import tfser  # noqa: F401  (Keras flavour before TensorFlow)
 import tensorflow as tf
+from tfser.core import atomic
 
 
 def configure_runtime(seed: int, *, deterministic: bool = True,
@@ -76,13 +75,5 @@ def _jsonable(value: Any) -> Any:
 
 def write_json_atomic(path: str, payload: Dict[str, Any]) -> None:
   """Writes JSON via a temporary file and rename; NaN/Inf become null (strict JSON)."""
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
-  try:
-    with os.fdopen(fd, "w") as f:
-      json.dump(_jsonable(payload), f, indent=2, sort_keys=True, allow_nan=False)
-    os.replace(tmp, path)
-  except BaseException:  # issue 11: a full disk leaves no half-written temporary file behind
-    os.remove(tmp)
-    raise
+  # issue 11: a full disk leaves no half-written temporary file behind (atomic.replacing)
+  atomic.write_json(path, _jsonable(payload), indent=2, sort_keys=True, allow_nan=False)

@@ -28,6 +28,7 @@ import os
 import shutil
 import tempfile
 from typing import Any, Dict, Iterable, List, Mapping, Optional
+from tfser.core import atomic
 
 RUN_CONFIG = "run_config.json"
 FORMAT_VERSION = 1
@@ -81,17 +82,7 @@ def _read(path: str) -> Optional[dict]:
 
 
 def _write_atomic(path: str, record: dict) -> None:
-  directory = os.path.dirname(path)
-  os.makedirs(directory, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
-  try:
-    with os.fdopen(fd, "w") as f:
-      json.dump(record, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
+  atomic.write_json(path, record, indent=2, sort_keys=True)
 
 
 def _show(value: Any) -> str:

@@ -27,9 +27,9 @@ import json
 import logging
 import os
 import struct
-import tempfile
 import threading
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from tfser.core import atomic
 
 _LOG = logging.getLogger(__name__)
 
@@ -101,14 +101,7 @@ def _store_cache(path: str, updates: Mapping[str, dict]) -> None:
     cache = _load_cache(path)
     cache.update(updates)
     cache = {k: v for k, v in cache.items() if os.path.exists(k)}
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
-    try:
-      with os.fdopen(fd, "w") as f:
-        json.dump(cache, f, sort_keys=True)
-      os.replace(tmp, path)
-    except BaseException:
-      os.remove(tmp)
-      raise
+    atomic.write_json(path, cache, sort_keys=True)
   except OSError as e:
     _LOG.debug("shard sha256 cache %s not written: %s", path, e)
 

@@ -39,6 +39,7 @@ import tensorflow as tf
 import transformers
 
 from tfser.layers import wordpiece
+from tfser.core import atomic
 
 _LOG = logging.getLogger(__name__)
 
@@ -103,14 +104,11 @@ def _load_pytorch_safetensors(model_class: Type[Any], path: str, files: List[str
 def _convert_in_place(model: tf.keras.Model, path: str) -> None:
   """Writes ``tf_model.h5`` beside a PyTorch checkpoint (atomically), or warns if it cannot."""
   target = os.path.join(path, TF_WEIGHTS)
-  temporary = target + ".tmp.h5"
   try:
-    model.save_weights(temporary)  # what TFPreTrainedModel.save_pretrained writes
-    os.replace(temporary, target)
+    with atomic.replacing(target, suffix=".h5") as temporary:
+      model.save_weights(temporary)  # what TFPreTrainedModel.save_pretrained writes
     _LOG.info("converted the PyTorch checkpoint in %s to %s", path, TF_WEIGHTS)
   except OSError as error:
-    if os.path.exists(temporary):
-      os.remove(temporary)
     _LOG.warning("could not write %s (%s); the PyTorch checkpoint will be converted again on "
                  "every load", target, error)
 

@@ -25,6 +25,7 @@ import json
 import os
 import sys
 from typing import Dict, List, Optional, Tuple
+from tfser.core import atomic
 
 FIGURE_COLUMNS = {"cww": None, "annotators": "TVD", "annotators_multi": "TVD"}
 
@@ -102,10 +103,9 @@ def write_figure(tables: Dict[str, Dict[str, str]], path: str) -> str:
     ax.set_title(f"{task}: {os.path.basename(os.path.splitext(markdown_path)[0])}"
                  f" ({column or 'first column'})", fontsize=9)
   fig.tight_layout()
-  tmp = path + ".tmp.png"
-  fig.savefig(tmp, dpi=120)
+  with atomic.replacing(path, suffix=".png") as tmp:
+    fig.savefig(tmp, dpi=120)
   plt.close(fig)
-  os.replace(tmp, path)
   return path
 
 

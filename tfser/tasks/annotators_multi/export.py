@@ -16,6 +16,7 @@ from typing import Dict, Sequence
 import tfser  # noqa: F401  (Keras flavour before TensorFlow)
 
 from tfser.tasks.annotators import export as annotators_export
+from tfser.core import atomic
 
 ANNOTATOR_IDS_FILE = "annotator_ids.txt"
 DESCRIPTION = (
@@ -44,8 +45,5 @@ def export_multi_corpus_model(task_model, path: str, *, annotators: Sequence[str
   signatures = annotators_export.export_annotator_model(task_model, path, annotators=annotators,
                                                         **kwargs)
   text = "# " + DESCRIPTION + "\n" + "".join(a + "\n" for a in annotators)
-  tmp = os.path.join(path, ANNOTATOR_IDS_FILE + ".tmp")
-  with open(tmp, "w", encoding="utf-8") as f:
-    f.write(text)
-  os.replace(tmp, os.path.join(path, ANNOTATOR_IDS_FILE))
+  atomic.write_text(os.path.join(path, ANNOTATOR_IDS_FILE), text)
   return {name: f"{description} {DESCRIPTION}" for name, description in signatures.items()}

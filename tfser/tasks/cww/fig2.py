@@ -30,6 +30,7 @@ import tfser  # noqa: F401  (Keras flavour before TensorFlow)
 
 from tfser.core.flags import setting
 from tfser.tasks.cww import config as cww_config
+from tfser.core import atomic
 
 PARAMETERS = ("lambda_w", "lambda_l")
 LABELS = {"lambda_w": r"$\lambda_W$", "lambda_l": r"$\lambda_L$"}
@@ -144,11 +145,7 @@ def write_csv(path: str, rows: Sequence[Dict]) -> str:
   writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
   writer.writeheader()
   writer.writerows(rows)
-  tmp = f"{path}.tmp{os.getpid()}"
-  with open(tmp, "w", newline="") as f:
-    f.write(buffer.getvalue())
-  os.replace(tmp, path)
-  return path
+  return atomic.write_text(path, buffer.getvalue())
 
 
 def plot(path: str, curves: Dict[str, List[Dict]], merged: Sequence[Dict],
@@ -177,8 +174,7 @@ def plot(path: str, curves: Dict[str, List[Dict]], merged: Sequence[Dict],
     ax.grid(alpha=0.3)
     ax.legend(title="holdout")
   fig.tight_layout()
-  tmp = f"{path}.tmp{os.getpid()}.png"
-  fig.savefig(tmp, dpi=120)
+  with atomic.replacing(path, suffix=".png") as tmp:
+    fig.savefig(tmp, dpi=120)
   plt.close(fig)
-  os.replace(tmp, path)
   return path

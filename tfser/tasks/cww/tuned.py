@@ -22,6 +22,7 @@ import os
 from typing import Dict, List, Mapping, Optional, Sequence
 
 from tfser.core.registry import Experiment
+from tfser.core import atomic
 
 ENV = "TFSER_TUNED_DIR"
 TABLE = "cww/tuned"
@@ -45,12 +46,7 @@ def value_flags(values: Mapping[str, float], flag_names: Mapping[str, str]) -> L
 def write(method: str, record: Dict, directory: Optional[str] = None) -> str:
   """Writes ``record`` (see the module docstring) atomically; returns the file's path."""
   path = path_of(method, directory)
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  tmp = f"{path}.tmp{os.getpid()}"
-  with open(tmp, "w") as f:
-    json.dump(record, f, indent=2, sort_keys=True)
-  os.replace(tmp, path)
-  return path
+  return atomic.write_json(path, record, indent=2, sort_keys=True)
 
 
 def read(path: str) -> Dict:

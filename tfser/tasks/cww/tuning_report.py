@@ -22,6 +22,7 @@ from tfser.core import report
 from tfser.core import run as run_files
 from tfser.tasks.cww import tuned
 from tfser.tasks.cww.config import CwwConfig
+from tfser.core import atomic
 
 METRICS = (("val_ua", "Validation UA (mean over training corpora and runs)"),
            ("holdout_ua", "Held-out corpus UA (mean over runs; not used to choose)"))
@@ -72,13 +73,6 @@ def trial_rows(oracle, space: Sequence) -> List[Dict]:
   return done + [r for r in rows if r not in done]
 
 
-def _atomic_text(path: str, text: str) -> None:
-  tmp = f"{path}.tmp{os.getpid()}"
-  with open(tmp, "w", newline="") as f:
-    f.write(text)
-  os.replace(tmp, path)
-
-
 def write_table(sweep_dir: str, rows: Sequence[Dict], space: Sequence) -> List[str]:
   """``trials.md`` (UA in %) and ``trials.csv`` (UA as fractions, full precision)."""
   columns = ["trial", "status", *[p.field for p in space], "val_ua", "holdout_ua"]
@@ -96,8 +90,8 @@ def write_table(sweep_dir: str, rows: Sequence[Dict], space: Sequence) -> List[s
     writer.writerow(["" if r[c] is None else (repr(r[c]) if isinstance(r[c], float) else r[c])
                      for c in columns])
   paths = [os.path.join(sweep_dir, "trials.md"), os.path.join(sweep_dir, "trials.csv")]
-  _atomic_text(paths[0], md)
-  _atomic_text(paths[1], buffer.getvalue())
+  atomic.write_text(paths[0], md)
+  atomic.write_text(paths[1], buffer.getvalue())
   return paths
 
 
