@@ -23,7 +23,6 @@ import sys
 import tempfile
 import time
 
-import numpy as np
 
 import tfser  # noqa: F401
 import tensorflow as tf
@@ -187,10 +186,14 @@ class MultiWorkerTest(tf.test.TestCase):
       self.assertAllClose(value, single_w[name], rtol=1e-4, atol=1e-5, msg=name)
     # (c) Only the chief wrote its outputs; the other worker's temporary directory is gone.
     self.assertTrue(results["worker"]["chief"])
-    for path in ("checkpoints/checkpoint", "checkpoints/best/best.index",
-                 "saved_model/saved_model.pb"):
-      self.assertTrue(tf.io.gfile.exists(os.path.join(multi_out, path)), path)
-    self.assertNotEmpty(tf.io.gfile.glob(os.path.join(multi_out, "tensorboard", "train",
+    self._assert_chief_only_outputs(multi_out, worker_tmp, (
+        "checkpoints/checkpoint", "checkpoints/best/best.index", "saved_model/saved_model.pb"))
+
+  def _assert_chief_only_outputs(self, out_dir, worker_tmp, paths):
+    """The chief's out_dir holds ``paths`` and TensorBoard events; the non-chief's temp dir is gone."""
+    for path in paths:
+      self.assertTrue(tf.io.gfile.exists(os.path.join(out_dir, path)), path)
+    self.assertNotEmpty(tf.io.gfile.glob(os.path.join(out_dir, "tensorboard", "train",
                                                       "events.*")))
     self.assertEqual(os.listdir(worker_tmp), [], "the non-chief's temporary directory remains")
 
@@ -231,12 +234,9 @@ class MultiWorkerTest(tf.test.TestCase):
                           msg=key)
     self.assertAllClose(results["test"]["tvd"], reference["test"]["tvd"], rtol=1e-4)
     # (c) Only the chief wrote its outputs; the other worker's temporary directory is gone.
-    for path in ("results.json", "checkpoints/resume/checkpoint", "checkpoints/final.index",
-                 "saved_model/saved_model.pb"):
-      self.assertTrue(tf.io.gfile.exists(os.path.join(multi_out, path)), path)
-    self.assertNotEmpty(tf.io.gfile.glob(os.path.join(multi_out, "tensorboard", "train",
-                                                      "events.*")))
-    self.assertEqual(os.listdir(worker_tmp), [], "the non-chief's temporary directory remains")
+    self._assert_chief_only_outputs(multi_out, worker_tmp, (
+        "results.json", "checkpoints/resume/checkpoint", "checkpoints/final.index",
+        "saved_model/saved_model.pb"))
 
   def test_baseline_and_one_hot_steps_on_two_replicas_equal_one(self):
     """The baseline's cross-entropy and one-hot's Task 1 (tests/replica_steps_main.py)."""
