@@ -27,6 +27,7 @@ import tfser  # noqa: F401  (Keras flavour before TensorFlow)
 import tensorflow as tf
 
 DEFAULT_LAMBDA_W = 4.0  # the paper's best value of lambda_W (tested over 1..5)
+MERGED = "merged"  # the name of merged_corpus_stream's one stream (one entry of the weights)
 
 
 def corpus_weights(fits: Sequence[float], lambda_w: float = DEFAULT_LAMBDA_W,

@@ -37,7 +37,8 @@ import numpy as np
 import tfser  # noqa: F401  (Keras flavour before TensorFlow)
 import tensorflow as tf
 
-STRATEGIES = ("none", "mirrored", "multi_worker")
+from tfser.core.strategy_names import STRATEGIES
+
 _STRATEGIES: Dict[str, tf.distribute.Strategy] = {}
 
 

@@ -13,7 +13,7 @@ from tfser.core.flags import pick
 from tfser.core.flags import same_as
 from tfser.core.flags import setting
 from tfser.models.annotator_config import MODELS, AnnotatorModelConfig
-from tfser.tasks.cww.config import DISTRIBUTE
+from tfser.core.strategy_names import STRATEGIES as DISTRIBUTE
 
 # The objectives (tfser.tasks.annotators.model.OBJECTIVES; kept here free of TensorFlow).
 OBJECTIVES = ("baseline", "task1", "task1+2")

@@ -35,7 +35,7 @@ from tfser.data import test_sets
 from tfser.tasks.annotators_multi.config import AnnotatorsMultiConfig
 
 SEPARATOR = "/"
-MERGED = "merged"  # the merged training stream's name (one entry of corpus_weights)
+MERGED = corpus_weights_lib.MERGED  # the merged training stream's name
 
 
 def namespaced_id(corpus: str, annotator: str) -> str:
@@ -91,8 +91,13 @@ class MultiCorpusData:
   offsets: Dict[str, int]
   feature_mean: Optional[np.ndarray] = None
   feature_std: Optional[np.ndarray] = None
-  stream_corpora: Tuple[str, ...] = ()  # the training stream's names: corpora, or (MERGED,)
+  merged: bool = False  # the training stream is the corpora merged (one MERGED stream)
   train_sizes: Optional[Dict[str, int]] = None  # training utterances per corpus
+
+  @property
+  def stream_corpora(self) -> Tuple[str, ...]:
+    """The training stream's names (one corpus weight each): the corpora, or (MERGED,)."""
+    return (MERGED,) if self.merged else self.corpora
 
 
 def fit_subset(dataset: tf.data.Dataset, size: int, max_utterances: int, seed: int,
@@ -216,5 +221,5 @@ def assemble(dataset: Callable[..., tf.data.Dataset], annotators: Mapping[str, S
       holdout=namespaced(holdout, test_sets.held_out_test_set("annotators", holdout).split),
       num_annotators=len(names), input_dim=input_dim, feature_names=feature_names,
       annotators=tuple(names), offsets=offsets, feature_mean=feature_mean,
-      feature_std=feature_std, stream_corpora=(MERGED,) if merged else corpora,
+      feature_std=feature_std, merged=merged,
       train_sizes=sizes)

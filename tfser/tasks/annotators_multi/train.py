@@ -66,7 +66,7 @@ def run(config: AnnotatorsMultiConfig, *, data: Optional[MultiCorpusData] = None
           config.data_dir, corpora + (config.holdout,)))
   if data is None:
     data = load_data(config)
-  stream_corpora = data.stream_corpora or data.corpora
+  stream_corpora = data.stream_corpora
   task_model = annotators_train.build_task_model(
       config, data, model_class=MultiCorpusAnnotatorModel, corpora=stream_corpora)
   # pylint: disable=protected-access  (the annotators task's helpers, reused)

@@ -16,13 +16,14 @@ from typing import Dict, Optional, Tuple
 from tfser.core.flags import NO_FLAG
 from tfser.data import test_sets
 from tfser.core.flags import setting
+from tfser.core.strategy_names import STRATEGIES
 
 CORPORA = ("CRE", "IEM", "IMP", "POD")
 # Paper 3.2: the whole corpus is the test set for CRE, IEM and IMP; POD's test split (Test1 +
 # Test2) for POD. Defined once for every task in tfser.data.test_sets.
 HOLDOUT_SPLITS = test_sets.held_out_splits("cww")
 MODES = ("out_of_corpus", "within_corpus")
-DISTRIBUTE = ("none", "mirrored", "multi_worker")
+DISTRIBUTE = STRATEGIES  # --distribute (tfser.core.strategy_names)
 
 
 @dataclasses.dataclass(frozen=True)

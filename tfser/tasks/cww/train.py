@@ -41,7 +41,7 @@ from tfser.tasks.cww import folds as cww_folds
 from tfser.tasks.cww.config import CwwConfig
 from tfser.tasks.cww import model as cww_classifier
 
-MERGED = "merged"
+MERGED = corpus_weights_lib.MERGED
 # Settings that cannot change a run's result: a run directory resumes whatever they are (the
 # data's identity is compared by manifest, not by path; tfser.core.run_guard).
 RESUME_IGNORES = ("out_dir", "data_dir", "demo_dir", "export", "checkpoint_every_steps")
@@ -125,19 +125,18 @@ def build_training_stream(config: CwwConfig, source, counts: Dict[str, np.ndarra
   small = {c: int(n.sum()) for c, n in counts.items() if n.sum() < b}
   if small:
     raise DataError(f"training corpora with fewer utterances than one minibatch of {b}: {small}")
+  sizes = {c: int(counts[c].sum()) for c in corpora}
   if config.merge_corpora:
     merged, steps = corpus_weights_lib.merged_corpus_stream(
         lambda c: labelled(source, fold, c, "train",
                            batch_size=config.eval_batch_size).unbatch(),
-        {c: int(counts[c].sum()) for c in corpora}, b, seed=config.seed,
-        max_steps_per_epoch=config.max_steps_per_epoch)
+        sizes, b, seed=config.seed, max_steps_per_epoch=config.max_steps_per_epoch)
     labelled_stream = {MERGED: merged}
   else:
     labelled_stream, steps = corpus_weights_lib.zipped_corpus_stream(
         lambda c, d: labelled(source, fold, c, "train", batch_size=b, shuffle=True,
                               seed=config.seed * 100 + d, repeat=True, drop_remainder=True),
-        {c: int(counts[c].sum()) for c in corpora}, b,
-        max_steps_per_epoch=config.max_steps_per_epoch)
+        sizes, b, max_steps_per_epoch=config.max_steps_per_epoch)
   element = {"labelled": labelled_stream}
   if _uses_unlabelled(config):
     element["unlabelled"] = source.unlabelled(config.unlabelled_corpus,
