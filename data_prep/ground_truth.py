@@ -158,20 +158,28 @@ class GroundTruth:
       return tf.map_fn(upsample_one, (points, seeds),
                        fn_output_signature=tf.TensorSpec([cfg.samples, 2], tf.float64))
 
-    def kde_bins(points):
-      density, _ = kde.diffusion_kde_2d(points, None, grid_size=cfg.grid_size,
-                                        limits=cfg.limits, histogram="hard",
-                                        chunk_size=cfg.kde_batch if cfg.eager else None,
-                                        run_eagerly=cfg.eager)
-      return tuple(kde.bin_distribution(density, bins=b) for b in cfg.bins)
+    def kde_bins(points, exact_rows):
+      result = kde.diffusion_kde_2d_with_info(
+          points, None, grid_size=cfg.grid_size, limits=cfg.limits, histogram="hard",
+          t_gradient="stop", chunk_size=cfg.kde_batch if cfg.eager else None,
+          run_eagerly=cfg.eager, exact_rows=exact_rows)
+      return (tuple(kde.bin_distribution(result.density, bins=b) for b in cfg.bins),
+              result.deferred)
 
-    if not cfg.eager:
-      kde_bins = tf.function(
-          kde_bins, input_signature=[tf.TensorSpec([cfg.kde_batch, cfg.samples, 2], tf.float64)],
-          jit_compile=cfg.jit, autograph=False)
+    if cfg.eager:
+      self._kde_bins = functools.partial(kde_bins, exact_rows="solve")
+      self._kde_bins_exact = self._kde_bins
+    else:
+      spec = [tf.TensorSpec([cfg.kde_batch, cfg.samples, 2], tf.float64)]
+      # The compiled program leaves the rare rows that need Botev's fallback or the exact brentq
+      # to a second, plain graph (traced only if such a row comes): compiling those paths took
+      # ~12 s of the ~19 s at grid 512 under XLA.
+      self._kde_bins = tf.function(functools.partial(kde_bins, exact_rows="defer"),
+                                   input_signature=spec, jit_compile=cfg.jit, autograph=False)
+      self._kde_bins_exact = tf.function(functools.partial(kde_bins, exact_rows="solve"),
+                                         input_signature=spec, autograph=False)
 
     self._upsample_rows = upsample_rows
-    self._kde_bins = kde_bins
 
   def start_warm_up(self) -> None:
     """Traces (and under jit compiles) the KDE in a background thread, so that the first chunk
@@ -187,6 +195,18 @@ class GroundTruth:
     cloud = np.stack(np.meshgrid(np.linspace(-0.9, 0.9, 20), np.linspace(-0.8, 0.8, 10)), -1)
     cloud = np.resize(cloud.reshape(-1, 2), (cfg.samples, 2))
     self._kde_bins(tf.constant(np.repeat(cloud[None], cfg.kde_batch, 0)))
+
+  def _binned(self, upsampled: np.ndarray) -> Tuple[np.ndarray, ...]:
+    """Binned distributions of one padded chunk; deferred rows rerun in the exact graph."""
+    points = tf.constant(upsampled)
+    binned, deferred = self._kde_bins(points)
+    binned = [d.numpy() for d in binned]
+    deferred = deferred.numpy()
+    if deferred.any():
+      exact, _ = self._kde_bins_exact(points)
+      for d, e in zip(binned, exact):
+        d[deferred] = e.numpy()[deferred]
+    return tuple(binned)
 
   def upsample(self, points: Sequence[np.ndarray], seeds: np.ndarray) -> np.ndarray:
     """Upsampled points [rows, samples, 2] float64 for rows of ratings [raters_i, 2] and seeds."""
@@ -208,7 +228,7 @@ class GroundTruth:
     upsampled = np.concatenate([upsampled, np.repeat(upsampled[-1:], pad, 0)], 0)
     if self._warm_up is not None:  # upsampled meanwhile; the KDE is traced by the warm-up alone
       self._warm_up.result()
-    return tuple(d.numpy()[:len(chunk)] for d in self._kde_bins(tf.constant(upsampled)))
+    return tuple(d[:len(chunk)] for d in self._binned(upsampled))
 
   def compute(self, utterances: Sequence[Utterance],
               progress: Optional[Callable[[int], None]] = None,

@@ -185,15 +185,15 @@ class SolverTest(tf.test.TestCase):
     valid = tf.constant(mask[:4])
     a2, grid, _ = _internals(points, 512, valid)
     n_points = tf.reduce_sum(tf.cast(valid, tf.float64), axis=1)
-    exact, exact_ok = kde_solvers._solve_t(a2, grid, n_points, "kde_diffusion", "brentq")
-    fast, fast_ok = kde_solvers._solve_t(a2, grid, n_points, "kde_diffusion", "fast")
+    exact, exact_ok, _ = kde_solvers._solve_t(a2, grid, n_points, "kde_diffusion", "brentq")
+    fast, fast_ok, _ = kde_solvers._solve_t(a2, grid, n_points, "kde_diffusion", "fast")
     self.assertAllEqual(fast_ok, exact_ok)
     self.assertAllClose(fast, exact, rtol=1e-6, atol=4e-12)
     self.assertLess(exact.numpy()[3], 1e-5)  # points on the limits: tiny t*
     accept = kde_solvers._FAST_ACCEPT
     try:
       kde_solvers._FAST_ACCEPT = -1.0  # reject every polish
-      redone, redone_ok = kde_solvers._solve_t(a2, grid, n_points, "kde_diffusion", "fast")
+      redone, redone_ok, _ = kde_solvers._solve_t(a2, grid, n_points, "kde_diffusion", "fast")
     finally:
       kde_solvers._FAST_ACCEPT = accept
     self.assertAllEqual(redone_ok, exact_ok)

@@ -71,6 +71,7 @@ from tfser.ops.histogram import valid_mask
 from tfser.ops.kde_functional import _grid_constants
 from tfser.ops.kde_functional import _heat
 from tfser.ops.kde_functional import _psi_order2
+from tfser.ops.kde_functional import _Truncated
 from tfser.ops.kde_solvers import T_BRACKET  # noqa: F401  (public: kde2d's bracket for t*)
 from tfser.ops.kde_solvers import _attach_implicit_gradient
 from tfser.ops.kde_solvers import _solve_t
@@ -82,6 +83,7 @@ HISTOGRAMS = ("hard", "soft")
 T_GRADIENTS = ("implicit", "stop")
 FORMS = ("kde_diffusion", "textbook")
 SOLVERS = ("fast", "brentq")
+EXACT_ROWS = ("solve", "defer")
 # Batch rows per chunk so that one [chunk, n, n] tensor stays near 2**20 elements (8 MiB in
 # float64): the root solve streams a2 ~60 times, and a chunk that stays in cache ran 2.3x faster
 # at grid 512 than chunks of 2**23 elements (measured, 4 vs 32 rows); at grid 64 it is 256 rows.
@@ -94,13 +96,17 @@ class KDEResult(NamedTuple):
   bandwidth: tf.Tensor  # [batch, 2]
   converged: tf.Tensor  # [batch] bool: False where a fallback was used (see module docstring)
   t_star: tf.Tensor  # [batch] the diffusion time t* used
+  # [batch] bool: rows left to the caller (exact_rows="defer"; their other fields are
+  # placeholders); always False with exact_rows="solve".
+  deferred: tf.Tensor
 
 
 def diffusion_kde_2d(points, mask=None, *, grid_size: int = 64,
                      limits: Sequence[float] = (-1.0, 1.0), histogram: str = "hard",
                      sigma: float = 8.0, t_gradient: str = "implicit",
                      form: str = "kde_diffusion", chunk_size: Optional[int] = None,
-                     solver: str = "fast", run_eagerly: bool = False):
+                     solver: str = "fast", run_eagerly: bool = False,
+                     exact_rows: str = "solve"):
   """Batched kde_diffusion.kde2d: returns ``(density, bandwidth)``.
 
   Args:
@@ -122,6 +128,12 @@ def diffusion_kde_2d(points, mask=None, *, grid_size: int = 64,
       tracing, ~3 s at grid 512, and graph optimisation, ~4 s, before the first result; ~0.5 s
       of Python op dispatch per chunk instead: for a few chunks of a small job). Ignored inside
       a tf.function.
+    exact_rows: ``"solve"``: every row is solved in this call. ``"defer"``: rows that need
+      Botev's fallback (no sign change on [0, 0.1]) or the fast solver's exact brentq (its
+      polish not accepted) are returned with ``deferred`` True and placeholder outputs, for the
+      caller to rerun with ``"solve"``: the program then holds neither path (under XLA at grid
+      512: ~7 s of compiling instead of ~19 s). Only :func:`diffusion_kde_2d_with_info` reports
+      ``deferred``.
 
   Returns:
     ``density [batch, grid_size, grid_size]`` and ``bandwidth [batch, 2]`` in ``points.dtype``.
@@ -133,7 +145,7 @@ def diffusion_kde_2d(points, mask=None, *, grid_size: int = 64,
   result = diffusion_kde_2d_with_info(
       points, mask, grid_size=grid_size, limits=limits, histogram=histogram, sigma=sigma,
       t_gradient=t_gradient, form=form, chunk_size=chunk_size, solver=solver,
-      run_eagerly=run_eagerly)
+      run_eagerly=run_eagerly, exact_rows=exact_rows)
   return result.density, result.bandwidth
 
 
@@ -142,7 +154,8 @@ def diffusion_kde_2d_with_info(points, mask=None, *, grid_size: int = 64,
                                sigma: float = 8.0, t_gradient: str = "implicit",
                                form: str = "kde_diffusion",
                                chunk_size: Optional[int] = None,
-                               solver: str = "fast", run_eagerly: bool = False) -> KDEResult:
+                               solver: str = "fast", run_eagerly: bool = False,
+                               exact_rows: str = "solve") -> KDEResult:
   """As :func:`diffusion_kde_2d`, also returning which rows converged and t*."""
   if histogram not in HISTOGRAMS:
     raise ValueError(f"histogram must be one of {HISTOGRAMS}, got {histogram!r}")
@@ -152,6 +165,8 @@ def diffusion_kde_2d_with_info(points, mask=None, *, grid_size: int = 64,
     raise ValueError(f"form must be one of {FORMS}, got {form!r}")
   if solver not in SOLVERS:
     raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
+  if exact_rows not in EXACT_ROWS:
+    raise ValueError(f"exact_rows must be one of {EXACT_ROWS}, got {exact_rows!r}")
   lo, hi = float(limits[0]), float(limits[1])
   if not hi > lo:
     raise ValueError(f"limits must satisfy lo < hi, got {limits!r}")
@@ -169,7 +184,8 @@ def diffusion_kde_2d_with_info(points, mask=None, *, grid_size: int = 64,
   # Masked-out slots may hold anything (NaN padding): zero them so they cannot leak.
   points = tf.where(valid[..., None], points, tf.zeros_like(points))
   config = _Config(n=n, lo=lo, hi=hi, histogram=histogram, sigma=float(sigma),
-                   t_gradient=t_gradient, form=form, solver=solver)
+                   t_gradient=t_gradient, form=form, solver=solver,
+                   defer=exact_rows == "defer")
   batch = points.shape[0]
   if chunk_size is None:
     chunk_size = max(1, _CHUNK_ELEMENTS // (n * n))
@@ -197,7 +213,8 @@ def diffusion_kde_2d_with_info(points, mask=None, *, grid_size: int = 64,
     result = core(points, valid)
   return KDEResult(density=tf.cast(result.density, out_dtype),
                    bandwidth=tf.cast(result.bandwidth, out_dtype),
-                   converged=result.converged, t_star=tf.cast(result.t_star, out_dtype))
+                   converged=result.converged, t_star=tf.cast(result.t_star, out_dtype),
+                   deferred=result.deferred)
 
 
 def bin_distribution(density, bins: int = 4, *, epsilon: float = 1e-12):
@@ -245,6 +262,7 @@ class _Config(NamedTuple):
   t_gradient: str
   form: str
   solver: str
+  defer: bool = False
 
 
 def _check_finite(points: tf.Tensor, valid: tf.Tensor) -> tf.Tensor:
@@ -333,13 +351,17 @@ def _kde(points: tf.Tensor, valid: tf.Tensor, config: _Config) -> KDEResult:
   halve = tf.constant(halve, dtype)
   a2 = (transformed * halve[:, None] * halve[None, :]) ** 2
 
-  t_star, converged = _solve_t(a2, grid, n_points, config.form, config.solver)
+  t_star, converged, deferred = _solve_t(a2, grid, n_points, config.form, config.solver,
+                                         config.defer)
   if config.t_gradient == "implicit":
     t_star = _attach_implicit_gradient(t_star, converged, a2, grid, n_points, config.form)
   else:
     t_star = tf.stop_gradient(t_star)
 
-  psi02, psi20, psi11 = _psi_order2(a2, grid, n_points, t_star)
+  # A hard histogram has no gradient to its points: its psi sums at t* may skip negligible high
+  # frequencies as the root solve's do (at grid 512 ~0.7 ms per row for smooth clouds).
+  truncate = config.histogram == "hard" and dtype == tf.float64
+  psi02, psi20, psi11 = _psi_order2(_Truncated(a2) if truncate else a2, grid, n_points, t_star)
   root = tf.sqrt(psi02 * psi20)
   tx1 = (psi02 ** 0.75 / (4 * np.pi * n_points * psi20 ** 0.75 * (psi11 + root))) ** (1 / 3)
   tx2 = (psi20 ** 0.75 / (4 * np.pi * n_points * psi02 ** 0.75 * (psi11 + root))) ** (1 / 3)
@@ -356,4 +378,5 @@ def _kde(points: tf.Tensor, valid: tf.Tensor, config: _Config) -> KDEResult:
   density = tf.where(empty[:, None, None], uniform, density)
   bandwidth = tf.where(empty[:, None], tf.zeros_like(bandwidth), bandwidth)
   converged &= ~empty
-  return KDEResult(density=density, bandwidth=bandwidth, converged=converged, t_star=t_star)
+  return KDEResult(density=density, bandwidth=bandwidth, converged=converged, t_star=t_star,
+                   deferred=deferred & ~empty)

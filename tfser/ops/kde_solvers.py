@@ -24,8 +24,9 @@ _SCAN_POINTS = 48
 _SCAN_RANGE = (1e-8, 0.1)
 
 
-def _solve_t(a2, grid, n_points, form, solver="brentq"):
-  """t* per row (no gradient) and whether kde2d's brentq would have found a root.
+def _solve_t(a2, grid, n_points, form, solver="brentq", defer=False):
+  """t* per row (no gradient), whether kde2d's brentq would have found a root, and which rows
+  were deferred.
 
   ``solver="brentq"``: a batched copy of scipy's brentq in the compute dtype (agrees with kde2d
   to ~1e-15). ``solver="fast"``: :func:`_solve_t_fast` for float64 on grids of at least 64
@@ -37,6 +38,13 @@ def _solve_t(a2, grid, n_points, form, solver="brentq"):
   ~200 evaluations of f instead of 7, t* the same to ~3e-7, but ``converged`` False and hence
   no implicit t* gradient).
   Rows without a sign change on [0, 0.1] get Botev's fallback in both.
+  ``defer=True``: rows that need Botev's fallback or (fast solver) the exact brentq are not
+  solved here but returned with ``deferred`` True (t* = 0.1 for them, a finite placeholder): a
+  compiled program then holds neither the fallback scan nor the exact brentq (at grid 512 under
+  XLA they were 12 of its 18.6 s of compiling), and the caller solves those rare rows apart.
+
+  Returns:
+    ``(t_star, converged, deferred)``, each ``[batch]``.
   """
   a2 = tf.stop_gradient(a2)
   dtype = a2.dtype
@@ -51,10 +59,15 @@ def _solve_t(a2, grid, n_points, form, solver="brentq"):
   # with k^10 weights that would overflow float32); the textbook form has f(0) = -g(0).
   f_lo = tf.ones_like(lo) if form == "kde_diffusion" else f(lo)
   if solver == "fast" and dtype == tf.float64 and grid.w.shape[0] >= _FAST_MIN_GRID:
-    root, converged = _solve_t_fast(full, f, grid.w.shape[0], n_points, form, lo, hi, f_lo)
+    root, converged, redo = _solve_t_fast(full, f, grid.w.shape[0], n_points, form, lo, hi,
+                                          f_lo, defer)
   else:
     result = root_finding.batched_brentq(f, lo, hi, f_a=f_lo)
     root, converged = result.root, result.converged
+    redo = tf.zeros_like(converged)
+  if defer:
+    deferred = redo | ~converged
+    return tf.where(deferred, hi, root), converged & ~deferred, deferred
 
   def fallback():
     # Botev's MATLAB kde2d: if no root is bracketed, minimise |f| on [0, 0.1]. |f| need not be
@@ -72,7 +85,7 @@ def _solve_t(a2, grid, n_points, form, solver="brentq"):
     return tf.where(converged, root, t_min)
 
   t_star = tf.cond(tf.reduce_all(converged), lambda: root, fallback)
-  return tf.cast(t_star, dtype), converged
+  return tf.cast(t_star, dtype), converged, tf.zeros_like(converged)
 
 
 # Fast solver: smallest grid that uses it, smallest t* it accepts, float32 brentq's relative
@@ -89,7 +102,7 @@ _FAST_ACCEPT = 1e-6
 _FAST_A2_SCALE = 2.0 ** -20
 
 
-def _solve_t_fast(a2, f64, n, n_points, form, lo, hi, f_lo):
+def _solve_t_fast(a2, f64, n, n_points, form, lo, hi, f_lo, defer=False):
   """Float32 bracketing + float64 secant polish of f's root; falls back to exact brentq.
 
   1. f64(0.1): its sign decides, exactly as in kde2d, whether [0, 0.1] brackets a root.
@@ -107,7 +120,8 @@ def _solve_t_fast(a2, f64, n, n_points, form, lo, hi, f_lo):
   Measured (2 cores): the solve takes ~0.45x (grid 64) and ~0.65x (grid 512) of the brentq
   copy's time; densities agree with kde2d to ~3e-8 relative (brentq's own stopping tolerance).
 
-  Returns ``(root, converged)`` as the brentq path; ``converged`` is the bracket test.
+  Returns ``(root, converged, redo)``: ``converged`` is the bracket test (as the brentq path);
+  with ``defer`` the rows of step 4 are not solved but returned with ``redo`` True.
   """
   dtype = a2.dtype
   f_hi = f64(hi)
@@ -152,11 +166,15 @@ def _solve_t_fast(a2, f64, n, n_points, form, lo, hi, f_lo):
   t3 = tf.where(ok & bracketed, t3, hi)
   redo = bracketed & ~ok
 
+  if defer:
+    return t3, bracketed, redo
+
   def exact():
     result = root_finding.batched_brentq(f64, lo, hi, f_a=f_lo, f_b=f_hi)
     return tf.where(redo, result.root, t3), tf.where(redo, result.converged, bracketed)
 
-  return tf.cond(tf.reduce_any(redo), exact, lambda: (t3, bracketed))
+  root, converged = tf.cond(tf.reduce_any(redo), exact, lambda: (t3, bracketed))
+  return root, converged, tf.zeros_like(redo)
 
 
 def _attach_implicit_gradient(t_star, converged, a2, grid, n_points, form):
