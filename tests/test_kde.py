@@ -366,33 +366,52 @@ class SparseTransformTest(tf.test.TestCase, parameterized.TestCase):
   def test_sparse_transforms_equal_dense(self, n, jit):
     rng = np.random.default_rng(n)
     m = 60
-    rows = rng.integers(0, n, size=(3, m)).astype(np.int32)
-    cols = rng.integers(0, n, size=(3, m)).astype(np.int32)
+    rows = rng.integers(0, n, size=(5, m)).astype(np.int32)
+    cols = rng.integers(0, n, size=(5, m)).astype(np.int32)
     rows[:, :4], cols[:, :4] = [0, n - 1, 0, n - 1], [0, n - 1, n - 1, 0]  # corners
     rows[0, 10:30], cols[0, 10:30] = rows[0, 30:50], cols[0, 30:50]  # repeated cells
-    weights = rng.uniform(0.1, 1.0, size=(3, m))
+    rows[3] = rows[3, 7]  # every point on one row (raters who agree on activation)
+    cols[4, :40] = cols[4, 0]  # most points on one column, the rest on a few
+    cols[4, 40:] = rng.integers(0, 3, size=20) % n
+    weights = rng.uniform(0.1, 1.0, size=(5, m))
     weights[1, ::3] = 0.0  # slots without mass
     weights[2] = 0.0  # an all-zero grid
     weights[2, 5] = 1.0 / m
-    decay = np.exp(-np.pi ** 2 * np.arange(n) ** 2 * rng.uniform(1e-7, 1e-3, size=(2, 3, 1)))
-    hist = np.zeros((3, n, n))
-    for b in range(3):
+    weights[4, 45] = 0.0  # a weightless point on a line of its own is no line
+    cols[4, 45] = n - 2
+    decay = np.exp(-np.pi ** 2 * np.arange(n) ** 2 * rng.uniform(1e-7, 1e-3, size=(2, 5, 1)))
+    hist = np.zeros((5, n, n))
+    lines = []
+    for b in range(5):
       np.add.at(hist[b], (rows[b], cols[b]), weights[b])
+      held = weights[b] != 0
+      lines.append(min(np.unique(rows[b][held]).size, np.unique(cols[b][held]).size))
+    self.assertEqual(lines[3], 1)
+    self.assertLessEqual(lines[4], 4)
     dense_forward = dct_lib.dct2_2d(tf.constant(hist)).numpy()
     dense_inverse = dct_lib.idct2_2d(
         dense_forward * decay[0][:, :, None] * decay[1][:, None, :]).numpy()
 
     def sparse(r, c, w, d0, d1):
-      return (dct_lib.dct2_2d_sparse(r, c, w, n), dct_lib.idct2_2d_sparse(r, c, w, d0, d1))
+      # All m slots, and (a row at a time) as few slots as the row has lines.
+      grid = dct_lib.sparse_grid(r, c, w)
+      few = [(dct_lib.dct2_2d_grid(dct_lib.sparse_grid(r[b:b + 1], c[b:b + 1], w[b:b + 1]), n,
+                                   lines[b] or 1),
+              dct_lib.idct2_2d_grid(dct_lib.sparse_grid(r[b:b + 1], c[b:b + 1], w[b:b + 1]),
+                                    d0[b:b + 1], d1[b:b + 1], lines[b] or 1)) for b in range(5)]
+      return (dct_lib.dct2_2d_sparse(r, c, w, n), dct_lib.idct2_2d_sparse(r, c, w, d0, d1),
+              grid.lines, few)
 
     fn = tf.function(sparse, jit_compile=True) if jit else sparse
-    forward, inverse = fn(tf.constant(rows), tf.constant(cols), tf.constant(weights),
-                          tf.constant(decay[0]), tf.constant(decay[1]))
-    for b in range(3):
-      self.assertAllClose(forward[b], dense_forward[b], rtol=0,
-                          atol=1e-12 * np.abs(dense_forward[b]).max())
-      self.assertAllClose(inverse[b], dense_inverse[b], rtol=0,
-                          atol=1e-12 * np.abs(dense_inverse[b]).max())
+    forward, inverse, found, few = fn(tf.constant(rows), tf.constant(cols), tf.constant(weights),
+                                      tf.constant(decay[0]), tf.constant(decay[1]))
+    self.assertAllEqual(found, lines)
+    for b in range(5):
+      for sparse_forward, sparse_inverse in ((forward[b], inverse[b]), (few[b][0][0], few[b][1][0])):
+        self.assertAllClose(sparse_forward, dense_forward[b], rtol=0,
+                            atol=1e-12 * np.abs(dense_forward[b]).max())
+        self.assertAllClose(sparse_inverse, dense_inverse[b], rtol=0,
+                            atol=1e-12 * np.abs(dense_inverse[b]).max())
 
   def test_path_choice(self):
     config = kde_lib._Config(n=512, lo=-1.0, hi=1.0, histogram="hard", sigma=8.0,

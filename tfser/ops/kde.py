@@ -313,6 +313,21 @@ def _sparse_transforms(config: _Config, points_per_row: Optional[int]) -> bool:
           and points_per_row is not None and 0 < points_per_row <= config.n // 2)
 
 
+def _slot_choices(points_per_row: int):
+  """Line slots the sparse transforms may run over: 8, 32, 64, 96, 128 and every point."""
+  return [s for s in (8, 32, 64, 96, 128) if s < points_per_row] + [points_per_row]
+
+
+def _over_line_slots(lines, slots, transform):
+  """``transform(s)`` for the smallest ``s`` in ``slots`` that holds every row's occupied lines
+  (``lines [batch]``); a batch-wide ``tf.switch_case``, so it runs under XLA."""
+  if len(slots) == 1:
+    return transform(slots[0])
+  most = tf.reduce_max(lines)
+  branch = tf.reduce_sum(tf.cast(most > tf.constant(slots[:-1]), tf.int32))
+  return tf.switch_case(branch, [lambda s=s: transform(s) for s in slots])
+
+
 @tf.autograph.experimental.do_not_convert
 def _kde(points: tf.Tensor, valid: tf.Tensor, config: _Config) -> KDEResult:
   """One chunk: points ``[b, m, 2]`` in the compute dtype, valid ``[b, m]``."""
@@ -328,7 +343,8 @@ def _kde(points: tf.Tensor, valid: tf.Tensor, config: _Config) -> KDEResult:
   sparse = _sparse_transforms(config, points.shape[1])
   if sparse:
     # The histogram as its points' cells and weights 1 / N (the stand-in in an empty row's first
-    # slot; points outside the limits and masked-out slots weigh 0).
+    # slot; points outside the limits and masked-out slots weigh 0), grouped by occupied lines;
+    # the transforms run over the fewest line slots that hold every row's lines.
     rows, cols, inside = hard_bins(points, valid, bins=n, limits=(lo, hi))
     first = tf.range(tf.shape(rows)[1])[None, :] == 0
     stand_in = empty[:, None] & first
@@ -336,7 +352,10 @@ def _kde(points: tf.Tensor, valid: tf.Tensor, config: _Config) -> KDEResult:
     cols = tf.where(stand_in, n // 2, cols)
     weights = tf.where(stand_in | inside, 1.0 / n_points[:, None],
                        tf.zeros_like(n_points[:, None]))
-    transformed = dct_lib.dct2_2d_sparse(rows, cols, weights, n)
+    cells = dct_lib.sparse_grid(rows, cols, weights)
+    slots = _slot_choices(points.shape[1])
+    transformed = _over_line_slots(cells.lines, slots,
+                                   lambda s: dct_lib.dct2_2d_grid(cells, n, s))
   else:
     if config.histogram == "hard":
       hist = hard_histogram_2d(points, valid, bins=n, limits=(lo, hi))
@@ -368,7 +387,8 @@ def _kde(points: tf.Tensor, valid: tf.Tensor, config: _Config) -> KDEResult:
   # kde2d halves row/column 0 before and doubles them after; the unhalved transform is the same.
   decay_rows, decay_cols = _heat(grid, tx2 / 2), _heat(grid, tx1 / 2)
   if sparse:
-    density = dct_lib.idct2_2d_sparse(rows, cols, weights, decay_rows, decay_cols)
+    density = _over_line_slots(
+        cells.lines, slots, lambda s: dct_lib.idct2_2d_grid(cells, decay_rows, decay_cols, s))
   else:
     density = dct_lib.idct2_2d(transformed * (decay_rows[:, :, None] * decay_cols[:, None, :]))
   density *= n / span * n / span
