@@ -177,6 +177,7 @@ class GroundTruth:
                                          input_signature=spec, autograph=False)
 
     self._upsample_rows = upsample_rows
+    self._upsample_rows_traced = None  # its concrete function, on first use
 
   def start_warm_up(self) -> None:
     """Traces (and under jit compiles) the KDE in a background thread, so that the first chunk
@@ -209,13 +210,17 @@ class GroundTruth:
     """Upsampled points [rows, samples, 2] float64 for rows of ratings [raters_i, 2] and seeds
     [rows, 2] int64: one batched call per rater count; a row's points depend only on its ratings
     and seed (not on the other rows)."""
+    if self._upsample_rows_traced is None:
+      # Calling the concrete function skips tf.function's argument matching (~0.2 ms a call,
+      # a third of a 4-row call).
+      self._upsample_rows_traced = self._upsample_rows.get_concrete_function()
     seeds = np.asarray(seeds, np.int64).reshape(len(points), 2)
     counts = np.array([len(p) for p in points], np.int64)
     out = np.empty((len(points), self.config.samples, 2), np.float64)
     for count in np.unique(counts):
       rows = np.flatnonzero(counts == count)
       group = np.stack([points[i] for i in rows]).astype(np.float64).reshape(len(rows), count, 2)
-      out[rows] = self._upsample_rows(tf.constant(group), tf.constant(seeds[rows])).numpy()
+      out[rows] = self._upsample_rows_traced(tf.constant(group), tf.constant(seeds[rows])).numpy()
     return out
 
   def _chunk(self, utterances: Sequence[Utterance], chunk) -> Tuple[np.ndarray, ...]:
