@@ -151,7 +151,7 @@ class GroundTruth:
                                   tf.TensorSpec([None, 2], tf.int64)], autograph=False)
     def upsample_rows(points, seeds):
       # Rows of one rater count with per-row seeds: each row's points are those of a batch-1
-      # call at its own rater count with its seed. (Traced even for an eager KDE: ~0.2 s once.)
+      # call at its own rater count with its seed. (Traced even for an eager KDE: ~0.3 s once.)
       return upsample.upsample_ratings(points, None, samples=cfg.samples, seed=seeds,
                                        limits=cfg.limits, std_ddof=cfg.std_ddof)
 
