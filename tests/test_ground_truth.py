@@ -55,6 +55,20 @@ class GroundTruthTest(tf.test.TestCase):
     np.testing.assert_allclose(alone[4][0], together[4][2], rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(alone[2][0], together[2][2], rtol=1e-12, atol=1e-15)
 
+  def test_upsample_mixed_rater_counts_equals_per_row_calls(self):
+    # Rows of one rater count go through one call with per-row seeds; each must still be the
+    # points of a call on that row alone (in the input order), bit for bit.
+    rng = np.random.default_rng(4)
+    counts = [2, 12, 5, 2, 7, 3, 12, 9, 5, 4, 6, 8, 10, 11, 2]
+    points = [rng.uniform(-1, 1, (n, 2)) for n in counts]
+    seeds = np.stack([gtm.utterance_seed("T", f"u{i}", i % 5) for i in range(len(counts))])
+    out = gtm.get_ground_truth(CONFIG).upsample(points, seeds)
+    self.assertEqual(out.shape, (len(counts), CONFIG.samples, 2))
+    for i, (p, seed) in enumerate(zip(points, seeds)):
+      alone = upsample.upsample_ratings(p[None], samples=CONFIG.samples, seed=seed,
+                                        limits=CONFIG.limits, std_ddof=CONFIG.std_ddof)
+      self.assertTrue(np.array_equal(out[i], alone.numpy()[0]), f"row {i} ({counts[i]} raters)")
+
   def test_fewer_than_two_annotators_get_nan(self):
     utts = [Utterance("T", "one", ratings=[Rating("a", 0.5, 0.5), Rating("a", 0.0, 0.0)]),
             Utterance("T", "halves", ratings=[Rating("a", 0.5, math.nan),

@@ -158,6 +158,65 @@ class UpsampleRatingsTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllClose(theoretical[0], numerical[0], atol=1e-6)
 
 
+class PerRowSeedsTest(tf.test.TestCase, parameterized.TestCase):
+  """Per-row seeds [batch, 2]: each row is the batch-1 call with its own seed, bit for bit."""
+
+  @parameterized.product(dtype=DTYPES, jit=(False, True))
+  def test_rows_equal_batch_one_calls(self, dtype, jit):
+    rng = np.random.default_rng(8)
+    points, mask = _ragged_batch(rng, rows=7, raters=6)
+    mask[3] = False  # a row with no valid rater
+    seeds = np.stack([rng.integers(-2**62, 2**62, 7), rng.integers(-2**62, 2**62, 7)], 1)
+    seeds[5] = seeds[4]  # equal seeds in different rows give equal draws
+    run = lambda p, m, s: upsample.upsample_ratings(p, m, samples=37, seed=s, std_ddof=1)
+    if jit:
+      run = tf.function(run, jit_compile=True)
+    points = tf.constant(points, dtype)
+    together = run(points, tf.constant(mask), tf.constant(seeds)).numpy()
+    for row in range(7):
+      alone = run(points[row:row + 1], tf.constant(mask[row:row + 1]), tf.constant(seeds[row]))
+      self.assertAllEqual(together[row], alone.numpy()[0], msg=f"row {row}")
+    # Reordering the rows (and their seeds) reorders the output and changes nothing else.
+    order = rng.permutation(7)
+    shuffled = run(tf.gather(points, order), tf.constant(mask[order]), tf.constant(seeds[order]))
+    self.assertAllEqual(shuffled.numpy(), together[order])
+    self.assertGreater(np.abs(together[0] - together[1]).max(), 0.0)
+
+  def test_bits_same_eagerly_and_under_xla(self):
+    seeds = tf.constant([[1, 2], [-3, 2**40], [1, 2]], tf.int64)
+    eager = upsample.stateless_bits([3, 4, 5], seeds, stream=2)
+    jit = tf.function(lambda s: upsample.stateless_bits([3, 4, 5], s, stream=2),
+                      jit_compile=True)(seeds)
+    self.assertAllEqual(eager, jit)
+    for row in range(3):
+      self.assertAllEqual(eager[row], upsample.stateless_bits([1, 4, 5], seeds[row], 2)[0])
+
+  def test_single_seed_numbers_unchanged(self):
+    # Computed with the single-seed code before per-row seeds existed (commit 244733f): the
+    # DiffKDE layer and training use this path, so its draws must never move.
+    bits = upsample.stateless_bits([2, 3], tf.constant([5, -6], tf.int64), 2)
+    self.assertAllEqual(bits, np.array([[455079211, 1603448515, 1434919582],
+                                        [3971500896, 1924252043, 2140341972]], np.uint32))
+    points = np.array([[[0.1, -0.2], [0.3, 0.4], [-0.5, 0.0]],
+                       [[0.9, 0.8], [-0.7, 0.6], [0.2, -0.9]]])
+    mask = np.array([[True, True, False], [True, True, True]])
+    expected = np.array([
+        0.07879077016898124, -0.18491900623639113, 0.08945002847358577, -0.2554211417489463,
+        0.18685190285583436, 0.09079333282943078, 0.3503087335124995, -0.13520977950405427,
+        0.15304120985583206, 0.4895054970576659, 0.05101619451769643, -0.7336403914110332,
+    ]).reshape(2, 3, 2)
+    out = upsample.upsample_ratings(tf.constant(points), mask, samples=3, seed=[7, 8],
+                                    std_ddof=1)
+    self.assertAllEqual(out, expected)
+    graph = tf.function(lambda p, s: upsample.upsample_ratings(p, mask, samples=3, seed=s,
+                                                               std_ddof=1))
+    self.assertAllEqual(graph(tf.constant(points), tf.constant([7, 8], tf.int64)), expected)
+
+  def test_seed_count_must_match_rows(self):
+    with self.assertRaisesRegex(ValueError, "per-row seeds"):
+      upsample.upsample_ratings(tf.zeros([3, 2, 2]), None, samples=4, seed=[[1, 2], [3, 4]])
+
+
 class RandomSubsetsTest(tf.test.TestCase):
 
   def test_sizes_uniform_and_inclusion_probability(self):

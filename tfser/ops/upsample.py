@@ -25,7 +25,10 @@ defined; callers that must ignore such rows mask them (the DiffKDE layer masks t
 KDE; ``row_has_ratings`` below says which rows they are).
 
 Randomness is stateless and counter-based: a seed tensor [2] is hashed into keys and every uniform
-is a hash of (key, element index). ``tf.random.stateless_uniform`` was the first choice, but its
+is a hash of (key, element index). Per-row seeds [batch, 2] give each row its own keys and its
+own element index (from 0 over that row's elements), so a row's points are those of a batch-1
+call with its seed: a batch of utterances upsampled at once (the ground truth) gives every
+utterance the points it would get alone. ``tf.random.stateless_uniform`` was the first choice, but its
 CPU kernel and its XLA lowering draw different numbers for the same seed (TF 2.17, measured), so
 the ground truth or a training step would depend on whether XLA was on. The hash (Wellons'
 "lowbias32" integer finaliser, applied twice with two keys) is plain uint32 arithmetic, so a seed
@@ -52,7 +55,8 @@ SeedLike = Union[tf.Tensor, Sequence[int], int, tf.random.Generator]
 
 
 def seed_tensor(seed: SeedLike) -> tf.Tensor:
-  """A stateless-RNG seed, int64 [2], from a [2] tensor/sequence, a Python int or a Generator.
+  """A stateless-RNG seed, int64 [2], from a [2] tensor/sequence, a Python int or a Generator;
+  or per-row seeds, int64 [batch, 2], from a [batch, 2] tensor/sequence (static rank 2).
 
   A ``tf.random.Generator`` is advanced (one ``make_seeds`` call), so successive calls differ.
   """
@@ -62,11 +66,19 @@ def seed_tensor(seed: SeedLike) -> tf.Tensor:
     return tf.constant([seed, 0], tf.int64)
   seed = tf.convert_to_tensor(seed)
   if not seed.dtype.is_integer:
-    raise TypeError(f"upsample_ratings: seed must be an integer tensor of shape [2], got "
-                    f"dtype {seed.dtype.name}")
+    raise TypeError(f"upsample_ratings: seed must be an integer tensor of shape [2] or "
+                    f"[batch, 2], got dtype {seed.dtype.name}")
   seed = tf.cast(seed, tf.int64)
+  if seed.shape.rank == 2:
+    seed.shape.assert_is_compatible_with([None, 2])
+    return seed
   seed.shape.assert_is_compatible_with([2])
   return tf.reshape(seed, [2])
+
+
+def _per_row(seed: tf.Tensor) -> bool:
+  """Whether ``seed`` (from :func:`seed_tensor`) holds one seed per row ([batch, 2])."""
+  return seed.shape.rank == 2
 
 
 def row_has_ratings(mask: tf.Tensor) -> tf.Tensor:
@@ -108,7 +120,7 @@ def random_subsets(mask: tf.Tensor, *, samples: int, seed: tf.Tensor) -> tf.Tens
   Args:
     mask: [batch, raters] bool, True for a valid rater.
     samples: subsets drawn per row.
-    seed: int64 [2].
+    seed: int64 [2], or [batch, 2] per-row seeds (see :func:`stateless_bits`).
 
   Returns:
     [batch, samples, raters] bool, True where the rater is in the subset; every subset of a row
@@ -152,7 +164,10 @@ def upsample_ratings(points: tf.Tensor,
       Masked entries may hold anything (NaN padding included).
     mask: [batch, raters] bool, True for a valid rater; None = all valid.
     samples: points drawn per utterance (the papers: 200).
-    seed: int tensor [2] for the stateless RNG (or a Python int, or a tf.random.Generator).
+    seed: int tensor [2] for the stateless RNG (or a Python int, or a tf.random.Generator); or
+      per-row seeds, int [batch, 2] (static rank 2): row b's output is then bit-identical to
+      this function's on ``points[b:b+1]``, ``mask[b:b+1]`` with ``seed=seeds[b]``, so a row's
+      numbers do not depend on the other rows of the batch (their order, their number).
     limits: (lo, hi) of both axes; the points are clamped into it.
     std_ddof: 0 = population std of the ratings (default), 1 = sample std as the authors' code.
     std_epsilon: added to the noise half-width std/2 (footnote 1 of the annotators paper).
@@ -185,6 +200,9 @@ def upsample_ratings(points: tf.Tensor,
   if tf.executing_eagerly():
     _check_finite(points, mask)
   seed = seed_tensor(seed)
+  if _per_row(seed) and not seed.shape[:1].is_compatible_with(points.shape[:1]):
+    raise ValueError(f"upsample_ratings: per-row seeds {seed.shape} do not match the "
+                     f"{points.shape[0]} rows of points {points.shape}")
 
   chosen = random_subsets(mask, samples=samples, seed=seed)  # [batch, samples, raters]
 
@@ -216,16 +234,25 @@ def stateless_bits(shape, seed: tf.Tensor, stream: int) -> tf.Tensor:
   Same numbers eagerly and under XLA (unlike tf.random.stateless_uniform in TF 2.17).
 
   Args:
-    shape: output shape (a list of ints or scalar int tensors); at most 2**31 elements.
-    seed: int64 [2].
+    shape: output shape (a list of ints or scalar int tensors); at most 2**31 elements (per row
+      with per-row seeds).
+    seed: int64 [2]; or [batch, 2], one seed per row of ``shape[0] == batch``: row b is then
+      bit-identical to ``stateless_bits([1] + shape[1:], seed[b], stream)`` (its element
+      index runs over its own elements).
     stream: a small int that separates independent draws from one seed.
   """
-  words = tf.reshape(tf.bitcast(tf.cast(seed, tf.int64), tf.uint32), [4])
+  seed = tf.cast(seed, tf.int64)
+  per_row = _per_row(seed)
+  # [4], or [batch, 4]: each seed's two int64 words as four uint32.
+  words = tf.reshape(tf.bitcast(seed, tf.uint32), [-1, 4] if per_row else [4])
   key = _hash32(tf.constant(0x9E3779B9 ^ stream, tf.uint32))
   for i in range(4):
-    key = _hash32(tf.bitwise.bitwise_xor(words[i], key))
+    key = _hash32(tf.bitwise.bitwise_xor(words[..., i], key))
   key2 = _hash32(key + tf.constant(0x632BE5AB, tf.uint32))
-  count = tf.reduce_prod(tf.cast(tf.stack(shape), tf.int32))
+  if per_row:  # [batch, 1] keys against each row's own counter [1, count]
+    key, key2 = key[:, None], key2[:, None]
+  counted = list(shape[1:] if per_row else shape)  # the dims one key's counter runs over
+  count = tf.reduce_prod(tf.cast(tf.stack(counted), tf.int32)) if counted else 1
   counter = tf.bitcast(tf.range(count, dtype=tf.int32), tf.uint32)
   bits = _hash32(_hash32(tf.bitwise.bitwise_xor(counter, key)) + key2)
   return tf.reshape(bits, shape)
