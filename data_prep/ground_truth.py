@@ -110,6 +110,10 @@ def rating_points(ratings: Sequence[Rating]) -> np.ndarray:
   return np.asarray(pts, np.float64).reshape(-1, 2)
 
 
+# Rows upsampled per call (3.2 KB of points each at 200 samples).
+_UPSAMPLE_BLOCK = 4096
+
+
 class Cancelled(Exception):
   """GroundTruth.compute stopped by its ``stop`` event."""
 
@@ -223,20 +227,31 @@ class GroundTruth:
       out[rows] = self._upsample_rows_traced(tf.constant(group), tf.constant(seeds[rows])).numpy()
     return out
 
-  def _chunk(self, utterances: Sequence[Utterance], chunk) -> Tuple[np.ndarray, ...]:
-    """Binned distributions ``([len(chunk), b * b] per bins)`` of (utterance index, seed) rows."""
+  def _upsampled(self, utterances: Sequence[Utterance], rows) -> np.ndarray:
+    """Upsampled points ``[len(rows), samples, 2]`` of (utterance index, seed) rows, in blocks
+    of ``_UPSAMPLE_BLOCK`` rows (one traced call per rater count and block: per call ~0.6 ms of
+    fixed cost, which chunks of 4 rows paid for every chunk)."""
+    blocks = []
+    for start in range(0, len(rows), _UPSAMPLE_BLOCK):
+      block = rows[start:start + _UPSAMPLE_BLOCK]
+      points = [rating_points(utterances[i].ratings) for i, _ in block]
+      seeds = np.stack([utterance_seed(utterances[i].corpus, utterances[i].utterance_id, k)
+                        for i, k in block])
+      blocks.append(self.upsample(points, seeds))
+    return np.concatenate(blocks, 0)
+
+  def _chunk(self, upsampled: np.ndarray) -> Tuple[np.ndarray, ...]:
+    """Binned distributions ``([rows, b * b] per bins)`` of upsampled rows ``[rows, samples, 2]``
+    (at most ``kde_batch``)."""
     cfg = self.config
-    points = [rating_points(utterances[i].ratings) for i, _ in chunk]
-    seeds = np.stack([utterance_seed(utterances[i].corpus, utterances[i].utterance_id, k)
-                      for i, k in chunk])
-    upsampled = self.upsample(points, seeds)
+    rows = len(upsampled)
     # Repeat the last row: one shape for all chunks (one compiled program in a graph; eagerly the
     # same kernels and reduction splits, so a row's numbers do not depend on the chunk's size).
-    pad = cfg.kde_batch - len(chunk)
+    pad = cfg.kde_batch - rows
     upsampled = np.concatenate([upsampled, np.repeat(upsampled[-1:], pad, 0)], 0)
     if self._warm_up is not None:  # upsampled meanwhile; the KDE is traced by the warm-up alone
       self._warm_up.result()
-    return tuple(d[:len(chunk)] for d in self._binned(upsampled))
+    return tuple(d[:rows] for d in self._binned(upsampled))
 
   def compute(self, utterances: Sequence[Utterance],
               progress: Optional[Callable[[int], None]] = None,
@@ -263,19 +278,22 @@ class GroundTruth:
     chunks = [rows[s:s + cfg.kde_batch] for s in range(0, len(rows), cfg.kde_batch)]
     if not chunks:
       return out, has_gt
-    def run(chunk):
+    upsampled = self._upsampled(utterances, rows)
+    starts = range(0, len(rows), cfg.kde_batch)
+
+    def run(start):
       if stop is not None and stop.is_set():
         raise Cancelled("ground truth cancelled")
-      return self._chunk(utterances, chunk)
+      return self._chunk(upsampled[start:start + cfg.kde_batch])
 
     # Eager chunks run one after the other: each op already uses every core, and two threads
     # dispatching ops contend for the GIL (30 rows at grid 512: 3.8 s in 2 threads, 2.5 s in 1).
     if cfg.threads > 1 and len(chunks) > 1 and not cfg.eager:
       pool = concurrent.futures.ThreadPoolExecutor(min(cfg.threads, len(chunks)),
                                                    thread_name_prefix="gt")
-      results = pool.map(run, chunks)  # in chunk order, whatever finishes first
+      results = pool.map(run, starts)  # in chunk order, whatever finishes first
     else:
-      pool, results = None, map(run, chunks)
+      pool, results = None, map(run, starts)
     try:
       for chunk, binned in zip(chunks, results):
         for b, dist in zip(cfg.bins, binned):
