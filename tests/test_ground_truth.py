@@ -1,5 +1,6 @@
 """data_prep.ground_truth against kde-diffusion's kde2d on the same upsampled points."""
 
+import dataclasses
 import hashlib
 import math
 
@@ -10,6 +11,7 @@ import tensorflow as tf
 from data_prep import ground_truth as gtm
 from tests import write_tfrecords_fixtures as fx
 from tfser.data.schema import Rating, Utterance
+from tfser.ops import kde_solvers
 from tfser.ops import upsample
 
 CONFIG = fx.GT_CONFIG
@@ -46,6 +48,31 @@ class GroundTruthTest(tf.test.TestCase):
           np.testing.assert_allclose(dists[b][i, seed], ref[b], atol=1e-9, rtol=1e-6)
     # Different seeds give different distributions.
     self.assertGreater(np.abs(dists[4][:, 0] - dists[4][:, 1]).max(), 1e-4)
+
+  def test_rows_the_compiled_kde_defers_come_from_the_exact_graph(self):
+    # A traced (not eager) KDE defers rows whose polish it does not accept; forcing every polish
+    # to fail sends every row through the exact graph, which must still give kde2d's numbers.
+    config = dataclasses.replace(CONFIG, grid_size=64, kde_batch=4, eager=False, jit=False,
+                                 threads=1)
+    utts = fx.make_utterances(2, raters=(2, 7), seed=9)
+    normal, _ = gtm.GroundTruth(config).compute(utts)
+    accept = kde_solvers._FAST_ACCEPT
+    try:
+      kde_solvers._FAST_ACCEPT = -1.0  # read when the graphs are traced, below
+      gt = gtm.GroundTruth(config)
+      exact_calls = []
+      traced_exact = gt._kde_bins_exact
+      gt._kde_bins_exact = lambda p: exact_calls.append(1) or traced_exact(p)
+      forced, _ = gt.compute(utts)
+    finally:
+      kde_solvers._FAST_ACCEPT = accept
+    self.assertEqual(len(exact_calls), 3)  # 10 rows in chunks of 4
+    for b in config.bins:
+      np.testing.assert_allclose(forced[b], normal[b], rtol=1e-7, atol=1e-10)
+    for i, utt in enumerate(utts):
+      ref = reference(utt, 0, config)
+      for b in config.bins:
+        np.testing.assert_allclose(forced[b][i, 0], ref[b], atol=1e-9, rtol=1e-6)
 
   def test_independent_of_batch_and_order(self):
     gt = gtm.get_ground_truth(CONFIG)

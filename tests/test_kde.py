@@ -1,5 +1,7 @@
 """diffusion_kde_2d against kde_diffusion.kde2d 1.0.5, its fallbacks, dtypes, XLA and bin_distribution."""
 
+import functools
+
 from absl.testing import parameterized
 import hypothesis
 from hypothesis import strategies as st
@@ -185,19 +187,49 @@ class SolverTest(tf.test.TestCase):
     valid = tf.constant(mask[:4])
     a2, grid, _ = _internals(points, 512, valid)
     n_points = tf.reduce_sum(tf.cast(valid, tf.float64), axis=1)
-    exact, exact_ok, _ = kde_solvers._solve_t(a2, grid, n_points, "kde_diffusion", "brentq")
-    fast, fast_ok, _ = kde_solvers._solve_t(a2, grid, n_points, "kde_diffusion", "fast")
+    exact, exact_ok = kde_solvers._solve_t(a2, grid, n_points, "kde_diffusion", "brentq")[:2]
+    fast, fast_ok = kde_solvers._solve_t(a2, grid, n_points, "kde_diffusion", "fast")[:2]
     self.assertAllEqual(fast_ok, exact_ok)
     self.assertAllClose(fast, exact, rtol=1e-6, atol=4e-12)
     self.assertLess(exact.numpy()[3], 1e-5)  # points on the limits: tiny t*
     accept = kde_solvers._FAST_ACCEPT
     try:
       kde_solvers._FAST_ACCEPT = -1.0  # reject every polish
-      redone, redone_ok, _ = kde_solvers._solve_t(a2, grid, n_points, "kde_diffusion", "fast")
+      redone, redone_ok = kde_solvers._solve_t(a2, grid, n_points, "kde_diffusion", "fast")[:2]
     finally:
       kde_solvers._FAST_ACCEPT = accept
     self.assertAllEqual(redone_ok, exact_ok)
     self.assertAllEqual(redone, exact)
+
+
+class DeferredRowsTest(tf.test.TestCase):
+  """exact_rows="defer" leaves the fallback / exact-brentq rows to the caller, nothing else."""
+
+  def test_deferred_rows_are_the_rows_the_inline_solve_takes_apart(self):
+    rows = [make_points("two", 2, 1), make_points("likert", 9, 5), make_points("cluster", 200, 6),
+            make_points("on_limits", 120, 4)]
+    points, mask = padded_batch(rows, shape=(4, 200))
+    run = functools.partial(diffusion_kde_2d_with_info, tf.constant(points), tf.constant(mask),
+                            grid_size=512, t_gradient="stop", run_eagerly=True)
+    inline, deferred = run(exact_rows="solve"), run(exact_rows="defer")
+    fallback = ~inline.converged.numpy()
+    self.assertTrue(fallback.any() and not fallback.all())  # both kinds of row are here
+    self.assertAllEqual(deferred.deferred, fallback)
+    self.assertFalse(inline.deferred.numpy().any())
+    kept = ~fallback
+    self.assertAllClose(deferred.density.numpy()[kept], inline.density.numpy()[kept],
+                        rtol=1e-12, atol=0)
+    self.assertAllClose(deferred.t_star.numpy()[kept], inline.t_star.numpy()[kept],
+                        rtol=1e-14, atol=0)
+    accept = kde_solvers._FAST_ACCEPT
+    try:
+      kde_solvers._FAST_ACCEPT = -1.0  # reject every polish: every row is left to the caller
+      rejected = run(exact_rows="defer")
+    finally:
+      kde_solvers._FAST_ACCEPT = accept
+    self.assertTrue(rejected.deferred.numpy().all())
+    self.assertAllEqual(rejected.t_star, np.full(4, kde_lib.T_BRACKET[1]))
+    self.assertFalse(rejected.converged.numpy().any())
 
 
 class TruncationTest(tf.test.TestCase, parameterized.TestCase):

@@ -370,17 +370,21 @@ def _kde(points: tf.Tensor, valid: tf.Tensor, config: _Config) -> KDEResult:
   halve = tf.constant(halve, dtype)
   a2 = (transformed * halve[:, None] * halve[None, :]) ** 2
 
-  t_star, converged, deferred = _solve_t(a2, grid, n_points, config.form, config.solver,
-                                         config.defer)
+  solved = _solve_t(a2, grid, n_points, config.form, config.solver, config.defer)
+  t_star, converged, deferred = solved.t_star, solved.converged, solved.deferred
   if config.t_gradient == "implicit":
     t_star = _attach_implicit_gradient(t_star, converged, a2, grid, n_points, config.form)
   else:
     t_star = tf.stop_gradient(t_star)
 
   # A hard histogram has no gradient to its points: its psi sums at t* may skip negligible high
-  # frequencies as the root solve's do (at grid 512 ~0.7 ms per row for smooth clouds).
-  truncate = config.histogram == "hard" and dtype == tf.float64
-  psi02, psi20, psi11 = _psi_order2(_Truncated(a2) if truncate else a2, grid, n_points, t_star)
+  # frequencies as the root solve's do (at grid 512 ~0.7 ms per row for smooth clouds), or come
+  # from the solver's own last pass (no second copy of the sums to compile: ~4 s under XLA).
+  hard64 = config.histogram == "hard" and dtype == tf.float64
+  if hard64 and solved.psi is not None:
+    psi02, psi20, psi11 = solved.psi
+  else:
+    psi02, psi20, psi11 = _psi_order2(_Truncated(a2) if hard64 else a2, grid, n_points, t_star)
   root = tf.sqrt(psi02 * psi20)
   tx1 = (psi02 ** 0.75 / (4 * np.pi * n_points * psi20 ** 0.75 * (psi11 + root))) ** (1 / 3)
   tx2 = (psi20 ** 0.75 / (4 * np.pi * n_points * psi02 ** 0.75 * (psi11 + root))) ** (1 / 3)

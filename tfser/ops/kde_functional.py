@@ -137,11 +137,12 @@ def _psi_order2(a2: tf.Tensor, grid: _Grid, n_points: tf.Tensor, t: tf.Tensor):
   return values[(0, 2)], values[(2, 0)], values[(1, 1)]
 
 
-def _fixed_point(a2, grid, n_points, t, form):
-  """The function whose root is t*: kde-diffusion's ``t - (t - g) / g`` or textbook ``t - g``."""
-  psi02, psi20, psi11 = _psi_order2(a2, grid, n_points, t)
+def _fixed_point(a2, grid, n_points, t, form, with_psi=False):
+  """The function whose root is t*: kde-diffusion's ``t - (t - g) / g`` or textbook ``t - g``;
+  ``with_psi``: ``(f, (psi02, psi20, psi11))``, the psi sums at t as well."""
+  psi = _psi_order2(a2, grid, n_points, t)
+  psi02, psi20, psi11 = psi
   total = psi02 + psi20 + 2 * psi11
   g = (2 * np.pi * n_points * total) ** (-1 / 3)
-  if form == "textbook":
-    return t - g
-  return t - (t - g) / g
+  f = t - g if form == "textbook" else t - (t - g) / g
+  return (f, psi) if with_psi else f

@@ -7,6 +7,8 @@ polish (``"fast"``), with Botev's fallback (minimise |f| on [0, 0.1]) for rows w
 ``tfser.ops.kde`` documents the algorithm; ``tfser.ops.kde_functional`` is f.
 """
 
+from typing import NamedTuple, Optional, Tuple
+
 import numpy as np
 
 import tfser  # noqa: F401  (Keras flavour before TensorFlow)
@@ -24,7 +26,17 @@ _SCAN_POINTS = 48
 _SCAN_RANGE = (1e-8, 0.1)
 
 
-def _solve_t(a2, grid, n_points, form, solver="brentq", defer=False):
+class Solved(NamedTuple):
+  """Output of :func:`_solve_t`, each ``[batch]``."""
+  t_star: tf.Tensor
+  converged: tf.Tensor  # kde2d's brentq would have found a root
+  deferred: tf.Tensor  # left to the caller (defer=True)
+  # (psi02, psi20, psi11) at t_star where the solver evaluated them there (the fast solver with
+  # defer=True), else None.
+  psi: Optional[Tuple[tf.Tensor, tf.Tensor, tf.Tensor]] = None
+
+
+def _solve_t(a2, grid, n_points, form, solver="brentq", defer=False) -> Solved:
   """t* per row (no gradient), whether kde2d's brentq would have found a root, and which rows
   were deferred.
 
@@ -44,7 +56,7 @@ def _solve_t(a2, grid, n_points, form, solver="brentq", defer=False):
   XLA they were 12 of its 18.6 s of compiling), and the caller solves those rare rows apart.
 
   Returns:
-    ``(t_star, converged, deferred)``, each ``[batch]``.
+    :class:`Solved`.
   """
   a2 = tf.stop_gradient(a2)
   dtype = a2.dtype
@@ -58,16 +70,18 @@ def _solve_t(a2, grid, n_points, form, solver="brentq", defer=False):
   # kde-diffusion's f(0) = 0 - (0 - g) / g = 1 exactly for any finite g > 0 (saves a grid pass
   # with k^10 weights that would overflow float32); the textbook form has f(0) = -g(0).
   f_lo = tf.ones_like(lo) if form == "kde_diffusion" else f(lo)
+  psi = None
   if solver == "fast" and dtype == tf.float64 and grid.w.shape[0] >= _FAST_MIN_GRID:
-    root, converged, redo = _solve_t_fast(full, f, grid.w.shape[0], n_points, form, lo, hi,
-                                          f_lo, defer)
+    f_parts = lambda t: _fixed_point(a2, grid, n_points, t, form, with_psi=True)  # noqa: E731
+    root, converged, redo, psi = _solve_t_fast(full, f_parts, grid.w.shape[0], n_points, form,
+                                               lo, hi, f_lo, defer)
   else:
     result = root_finding.batched_brentq(f, lo, hi, f_a=f_lo)
     root, converged = result.root, result.converged
     redo = tf.zeros_like(converged)
   if defer:
     deferred = redo | ~converged
-    return tf.where(deferred, hi, root), converged & ~deferred, deferred
+    return Solved(tf.where(deferred, hi, root), converged & ~deferred, deferred, psi)
 
   def fallback():
     # Botev's MATLAB kde2d: if no root is bracketed, minimise |f| on [0, 0.1]. |f| need not be
@@ -85,7 +99,7 @@ def _solve_t(a2, grid, n_points, form, solver="brentq", defer=False):
     return tf.where(converged, root, t_min)
 
   t_star = tf.cond(tf.reduce_all(converged), lambda: root, fallback)
-  return tf.cast(t_star, dtype), converged, tf.zeros_like(converged)
+  return Solved(tf.cast(t_star, dtype), converged, tf.zeros_like(converged))
 
 
 # Fast solver: smallest grid that uses it, smallest t* it accepts, float32 brentq's relative
@@ -102,7 +116,7 @@ _FAST_ACCEPT = 1e-6
 _FAST_A2_SCALE = 2.0 ** -20
 
 
-def _solve_t_fast(a2, f64, n, n_points, form, lo, hi, f_lo, defer=False):
+def _solve_t_fast(a2, f64_parts, n, n_points, form, lo, hi, f_lo, defer=False):
   """Float32 bracketing + float64 secant polish of f's root; falls back to exact brentq.
 
   1. f64(0.1): its sign decides, exactly as in kde2d, whether [0, 0.1] brackets a root.
@@ -120,10 +134,15 @@ def _solve_t_fast(a2, f64, n, n_points, form, lo, hi, f_lo, defer=False):
   Measured (2 cores): the solve takes ~0.45x (grid 64) and ~0.65x (grid 512) of the brentq
   copy's time; densities agree with kde2d to ~3e-8 relative (brentq's own stopping tolerance).
 
-  Returns ``(root, converged, redo)``: ``converged`` is the bracket test (as the brentq path);
-  with ``defer`` the rows of step 4 are not solved but returned with ``redo`` True.
+  ``f64_parts(t)`` is ``(f(t), (psi02, psi20, psi11) at t)`` in float64.
+
+  Returns ``(root, converged, redo, psi)``: ``converged`` is the bracket test (as the brentq
+  path); with ``defer`` the rows of step 4 are not solved but returned with ``redo`` True and the
+  root 0.1, and ``psi`` holds the psi sums at the returned root (one more pass of the polish
+  loop: the caller's final psi sums without another copy of f to compile); else ``psi`` is None.
   """
   dtype = a2.dtype
+  f64 = lambda t: f64_parts(t)[0]  # noqa: E731
   f_hi = f64(hi)
   # brentq: f(a) f(b) > 0 raises; f(b) == 0 returns b (f(0) = 1 in kde-diffusion's form).
   bracketed = (f_lo * f_hi <= 0) & tf.math.is_finite(f_hi)
@@ -142,39 +161,52 @@ def _solve_t_fast(a2, f64, n, n_points, form, lo, hi, f_lo, defer=False):
     step = fb * (tb - ta) / (fb - fa)
     return tb - tf.where(tf.math.is_finite(step), step, tf.zeros_like(step))
 
-  # The three float64 evaluations as one loop (one copy of f in the graph: faster tracing and
+  # The float64 evaluations as one loop (one copy of f in the graph: faster tracing and
   # compiling). Step 0 evaluates t0, step 1 t0 (1 + 1e-3), step 2 the secant of the two; the
-  # secant through step 2 and the better earlier point gives t3.
-  def polish(k, ta, fa, tb, fb):
+  # secant through step 2 and the better earlier point gives t3. With defer, step 3 evaluates
+  # the psi sums at the returned root (t3, or 0.1 where not accepted).
+  def accepted(ta, fa, t2, f2):
+    t3 = secant(ta, fa, t2, f2)
+    ok = (tf.abs(t3 - t2) <= _FAST_ACCEPT * t2) & (t3 > _FAST_T_MIN) & (t3 <= hi)
+    ok &= tf.math.is_finite(t3) & tf.math.is_finite(f2)
+    return tf.where(ok & bracketed, t3, hi), ok
+
+  def polish(k, ta, fa, tb, fb, psi):
     x = tf.where(tf.equal(k, 0), t0,
                  tf.where(tf.equal(k, 1), t0 * (1 + _FAST_SECANT_OFFSET),
                           tf.where(bracketed, tf.clip_by_value(secant(ta, fa, tb, fb),
                                                                0.5 * t0, 2 * t0), hi)))
-    fx = f64(x)
-    # Keep the point with the smaller |f| as the older one (step 2's partner).
+    if defer:
+      x = tf.where(tf.equal(k, 3), accepted(ta, fa, tb, fb)[0], x)
+    fx, psi_x = f64_parts(x)
+    last = tf.equal(k, 3)
+    psi = tuple(tf.where(last, new, old) for new, old in zip(psi_x, psi))
+    # Keep the point with the smaller |f| as the older one (step 2's partner); step 3 (the
+    # root's psi sums) leaves the points as they are.
     older_better = tf.abs(fa) <= tf.abs(fb)
-    ta, fa = (tf.where(tf.equal(k, 0), x, tf.where(older_better, ta, tb)),
-              tf.where(tf.equal(k, 0), fx, tf.where(older_better, fa, fb)))
-    return k + 1, ta, fa, x, fx
+    new_a = (tf.where(tf.equal(k, 0), x, tf.where(older_better, ta, tb)),
+             tf.where(tf.equal(k, 0), fx, tf.where(older_better, fa, fb)))
+    ta, fa = (tf.where(last, ta, new_a[0]), tf.where(last, fa, new_a[1]))
+    tb, fb = tf.where(last, tb, x), tf.where(last, fb, fx)
+    return k + 1, ta, fa, tb, fb, psi
 
   nan = tf.fill(tf.shape(t0), tf.constant(np.nan, dtype))
-  _, ta, fa, t2, f2 = tf.while_loop(lambda k, *_: k < 3, polish, (0, nan, nan, nan, nan),
-                                    maximum_iterations=3)
-  t3 = secant(ta, fa, t2, f2)
-  ok = (tf.abs(t3 - t2) <= _FAST_ACCEPT * t2) & (t3 > _FAST_T_MIN) & (t3 <= hi)
-  ok &= tf.math.is_finite(t3) & tf.math.is_finite(f2)
-  t3 = tf.where(ok & bracketed, t3, hi)
+  steps = 4 if defer else 3
+  _, ta, fa, t2, f2, psi = tf.while_loop(lambda k, *_: k < steps, polish,
+                                         (0, nan, nan, nan, nan, (nan, nan, nan)),
+                                         maximum_iterations=steps)
+  t3, ok = accepted(ta, fa, t2, f2)
   redo = bracketed & ~ok
 
   if defer:
-    return t3, bracketed, redo
+    return t3, bracketed, redo, psi
 
   def exact():
     result = root_finding.batched_brentq(f64, lo, hi, f_a=f_lo, f_b=f_hi)
     return tf.where(redo, result.root, t3), tf.where(redo, result.converged, bracketed)
 
   root, converged = tf.cond(tf.reduce_any(redo), exact, lambda: (t3, bracketed))
-  return root, converged, tf.zeros_like(redo)
+  return root, converged, tf.zeros_like(redo), None
 
 
 def _attach_implicit_gradient(t_star, converged, a2, grid, n_points, form):
