@@ -154,11 +154,14 @@ def _grid_product(grid: SparseGrid, first_columns, second_columns, size: int) ->
   return tf.linalg.matmul(left, right, transpose_a=True)
 
 
-def dct2_2d_grid(grid: SparseGrid, n: int, size: Optional[int] = None) -> tf.Tensor:
+def dct2_2d_grid(grid: SparseGrid, n: int, size: Optional[int] = None,
+                 frequencies: Optional[int] = None) -> tf.Tensor:
   """:func:`dct2_2d` of the ``[batch, n, n]`` grid ``grid``, over ``size`` line slots (default
   all m; fewer is exact when ``size >= max(grid.lines)``): ``C H C^T`` as ``[n, size] x [size,
-  n]`` with ``C`` = :func:`dct_matrix`."""
-  table = tf.constant(dct_matrix(n).T, grid.first_weights.dtype)  # table[i] = C[:, i]
+  n]`` with ``C`` = :func:`dct_matrix`. ``frequencies``: only the block of the lowest ones,
+  ``[batch, frequencies, frequencies]`` (default all n)."""
+  table = dct_matrix(n).T[:, :frequencies or n]  # table[i] = C[:, i]
+  table = tf.constant(table, grid.first_weights.dtype)
   columns = lambda cells: tf.gather(table, cells)  # noqa: E731
   return _grid_product(grid, columns, columns, size or grid.first_cells.shape[1])
 

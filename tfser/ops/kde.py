@@ -74,6 +74,8 @@ from tfser.ops.kde_functional import _psi_order2
 from tfser.ops.kde_functional import _Truncated
 from tfser.ops.kde_solvers import T_BRACKET  # noqa: F401  (public: kde2d's bracket for t*)
 from tfser.ops.kde_solvers import _attach_implicit_gradient
+from tfser.ops.kde_solvers import _FAST_A2_SCALE
+from tfser.ops.kde_solvers import SplitA2
 from tfser.ops.kde_solvers import _solve_t
 
 __all__ = ["KDEResult", "bin_distribution", "diffusion_kde_2d", "diffusion_kde_2d_with_info",
@@ -333,7 +335,6 @@ def _kde(points: tf.Tensor, valid: tf.Tensor, config: _Config) -> KDEResult:
   """One chunk: points ``[b, m, 2]`` in the compute dtype, valid ``[b, m]``."""
   n, lo, hi = config.n, config.lo, config.hi
   dtype = points.dtype
-  span = hi - lo
   grid = _grid_constants(n, dtype)
   n_points = tf.reduce_sum(tf.cast(valid, dtype), axis=1)  # kde2d's N = len(x)
   # Rows without points get a stand-in (one point in the centre bin) so every intermediate stays
@@ -354,6 +355,15 @@ def _kde(points: tf.Tensor, valid: tf.Tensor, config: _Config) -> KDEResult:
                        tf.zeros_like(n_points[:, None]))
     cells = dct_lib.sparse_grid(rows, cols, weights)
     slots = _slot_choices(points.shape[1])
+  if sparse and config.defer and config.solver == "fast" and dtype == tf.float64:
+    # The deferring fast solver takes a2 split: float32 over the whole grid, float64 only in the
+    # low-frequency block its float64 steps need (kde_solvers.SplitA2).
+    split = _split_a2(cells, slots, n)
+    solved = _solve_t(None, grid, n_points, config.form, config.solver, True, split=split)
+    t_star = tf.stop_gradient(solved.t_star)  # a hard histogram has no gradient to its points
+    return _smooth(config, t_star, solved, solved.psi, n_points, empty, grid, cells=cells,
+                   slots=slots)
+  if sparse:
     transformed = _over_line_slots(cells.lines, slots,
                                    lambda s: dct_lib.dct2_2d_grid(cells, n, s))
   else:
@@ -365,15 +375,13 @@ def _kde(points: tf.Tensor, valid: tf.Tensor, config: _Config) -> KDEResult:
     stand_in = tf.reshape(stand_in, [n, n])
     hist = tf.where(empty[:, None, None], stand_in, hist)
     transformed = dct_lib.dct2_2d(hist / n_points[:, None, None])
-  halve = np.ones(n)
-  halve[0] = 0.5
-  halve = tf.constant(halve, dtype)
+  halve = tf.constant(_halving(n), dtype)
   a2 = (transformed * halve[:, None] * halve[None, :]) ** 2
 
   solved = _solve_t(a2, grid, n_points, config.form, config.solver, config.defer)
-  t_star, converged, deferred = solved.t_star, solved.converged, solved.deferred
+  t_star = solved.t_star
   if config.t_gradient == "implicit":
-    t_star = _attach_implicit_gradient(t_star, converged, a2, grid, n_points, config.form)
+    t_star = _attach_implicit_gradient(t_star, solved.converged, a2, grid, n_points, config.form)
   else:
     t_star = tf.stop_gradient(t_star)
 
@@ -382,15 +390,56 @@ def _kde(points: tf.Tensor, valid: tf.Tensor, config: _Config) -> KDEResult:
   # from the solver's own last pass (no second copy of the sums to compile: ~4 s under XLA).
   hard64 = config.histogram == "hard" and dtype == tf.float64
   if hard64 and solved.psi is not None:
-    psi02, psi20, psi11 = solved.psi
+    psi = solved.psi
   else:
-    psi02, psi20, psi11 = _psi_order2(_Truncated(a2) if hard64 else a2, grid, n_points, t_star)
+    psi = _psi_order2(_Truncated(a2) if hard64 else a2, grid, n_points, t_star)
+  if sparse:
+    return _smooth(config, t_star, solved, psi, n_points, empty, grid, cells=cells, slots=slots)
+  return _smooth(config, t_star, solved, psi, n_points, empty, grid, transformed=transformed)
+
+
+def _halving(n: int) -> np.ndarray:
+  """kde2d's halving of the transform's first row and column (``a2`` is built from it)."""
+  halve = np.ones(n)
+  halve[0] = 0.5
+  return halve
+
+
+def _split_a2(cells: dct_lib.SparseGrid, slots, n: int) -> SplitA2:
+  """The hard histogram's a2 as the deferring fast solver takes it (:class:`SplitA2`): the whole
+  grid in float32 (a float32 transform, ~4x faster than float64 on CPU), and float64 blocks of
+  the lowest frequencies on demand (a [size, size] transform)."""
+  cells32 = cells._replace(first_weights=tf.cast(cells.first_weights, tf.float32),
+                           second_weights=tf.cast(cells.second_weights, tf.float32))
+  halve = _halving(n)
+  halve32 = tf.constant(halve, tf.float32)
+  t32 = _over_line_slots(cells.lines, slots, lambda s: dct_lib.dct2_2d_grid(cells32, n, s))
+  a2_32 = (t32 * halve32[:, None] * halve32[None, :]) ** 2 * _FAST_A2_SCALE
+
+  def block(size):
+    if size < n:
+      t64 = dct_lib.dct2_2d_grid(cells, n, frequencies=size)
+    else:
+      t64 = _over_line_slots(cells.lines, slots, lambda s: dct_lib.dct2_2d_grid(cells, n, s))
+    h = tf.constant(halve[:size], tf.float64)
+    return (t64 * h[:, None] * h[None, :]) ** 2
+
+  return SplitA2(a2_32=a2_32, block=block)
+
+
+def _smooth(config: _Config, t_star, solved, psi, n_points, empty, grid, *, cells=None,
+            slots=None, transformed=None) -> KDEResult:
+  """Bandwidths from the psi sums at t*, the smoothed density (from the sparse grid ``cells`` or
+  the dense transform ``transformed``) and the chunk's result."""
+  n, span = config.n, config.hi - config.lo
+  dtype = n_points.dtype
+  psi02, psi20, psi11 = psi
   root = tf.sqrt(psi02 * psi20)
   tx1 = (psi02 ** 0.75 / (4 * np.pi * n_points * psi20 ** 0.75 * (psi11 + root))) ** (1 / 3)
   tx2 = (psi20 ** 0.75 / (4 * np.pi * n_points * psi02 ** 0.75 * (psi11 + root))) ** (1 / 3)
   # kde2d halves row/column 0 before and doubles them after; the unhalved transform is the same.
   decay_rows, decay_cols = _heat(grid, tx2 / 2), _heat(grid, tx1 / 2)
-  if sparse:
+  if cells is not None:
     density = _over_line_slots(
         cells.lines, slots, lambda s: dct_lib.idct2_2d_grid(cells, decay_rows, decay_cols, s))
   else:
@@ -401,6 +450,6 @@ def _kde(points: tf.Tensor, valid: tf.Tensor, config: _Config) -> KDEResult:
   uniform = tf.fill(tf.shape(density), tf.constant(1.0 / (span * span), dtype))
   density = tf.where(empty[:, None, None], uniform, density)
   bandwidth = tf.where(empty[:, None], tf.zeros_like(bandwidth), bandwidth)
-  converged &= ~empty
+  converged = solved.converged & ~empty
   return KDEResult(density=density, bandwidth=bandwidth, converged=converged, t_star=t_star,
-                   deferred=deferred & ~empty)
+                   deferred=solved.deferred & ~empty)

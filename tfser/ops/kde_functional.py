@@ -74,13 +74,18 @@ class _Truncated:
   under XLA). Used only inside the float64 root solve and the fast solver's float32 stage (cut at
   ``exp(-40)``, far below float32 rounding); no gradient flows through it. A plain float32 input
   keeps the full grid.
+
+  ``available`` (a scalar, may be a tensor): a2 holds only the frequencies below it (the rest
+  zero, or a2 is that block); rows whose sums need more (their own smallest tau's ``k_cut``)
+  come out NaN, for the caller to solve them apart.
   """
 
   LOG_CUT = 60.0
 
-  def __init__(self, a2: tf.Tensor, log_cut: float = LOG_CUT):
+  def __init__(self, a2: tf.Tensor, log_cut: float = LOG_CUT, available=None):
     n = a2.shape[-1]
     self.log_cut = log_cut
+    self.available = available
     self.full = a2
     # Blocks of at least 64 (below that the branch costs more graph than it saves time).
     self.sizes = [s for s in (n // 8, n // 4, n // 2) if s >= 64] + [n]
@@ -89,6 +94,14 @@ class _Truncated:
     self.dtype = a2.dtype
 
   def contract(self, grid: "_Grid", taus: tf.Tensor, nodes) -> tf.Tensor:
+    value = self._contract(grid, taus, nodes)
+    if self.available is None:
+      return value
+    row_cut = tf.sqrt(self.log_cut / (np.pi ** 2 * tf.reduce_min(taus, axis=1)))
+    short = ~(row_cut <= tf.cast(self.available, row_cut.dtype))  # NaN taus count as short
+    return tf.where(short[:, None], tf.constant(np.nan, value.dtype), value)
+
+  def _contract(self, grid: "_Grid", taus: tf.Tensor, nodes) -> tf.Tensor:
     if len(self.sizes) == 1:
       return _contract(self.full, grid, taus, nodes)
     tau_min = tf.reduce_min(taus)

@@ -7,7 +7,7 @@ polish (``"fast"``), with Botev's fallback (minimise |f| on [0, 0.1]) for rows w
 ``tfser.ops.kde`` documents the algorithm; ``tfser.ops.kde_functional`` is f.
 """
 
-from typing import NamedTuple, Optional, Tuple
+from typing import Callable, NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -36,7 +36,18 @@ class Solved(NamedTuple):
   psi: Optional[Tuple[tf.Tensor, tf.Tensor, tf.Tensor]] = None
 
 
-def _solve_t(a2, grid, n_points, form, solver="brentq", defer=False) -> Solved:
+class SplitA2(NamedTuple):
+  """a2 as the caller made it for the fast solver with defer (instead of one float64 grid):
+  ``a2_32``, the whole ``[batch, n, n]`` grid in float32, scaled by ``_FAST_A2_SCALE``, for the
+  float32 bracketing; ``block(size)``, the float64 ``a2[:, :size, :size]`` (static size) for the
+  float64 steps, which only need the frequencies their times do not make negligible (at grid 512
+  from 200 points the float64 transform of every frequency was a third of the KDE's time)."""
+  a2_32: tf.Tensor
+  block: Callable[[int], tf.Tensor]
+
+
+def _solve_t(a2, grid, n_points, form, solver="brentq", defer=False,
+             split: Optional[SplitA2] = None) -> Solved:
   """t* per row (no gradient), whether kde2d's brentq would have found a root, and which rows
   were deferred.
 
@@ -58,13 +69,19 @@ def _solve_t(a2, grid, n_points, form, solver="brentq", defer=False) -> Solved:
   Returns:
     :class:`Solved`.
   """
+  zeros = tf.zeros_like(n_points)
+  if split is not None:  # the fast solver with defer, float64, from the caller's two forms
+    lo, hi = zeros + T_BRACKET[0], zeros + T_BRACKET[1]
+    root, converged, redo, psi = _solve_t_fast(None, None, grid.w.shape[0], n_points, form, lo,
+                                               hi, tf.ones_like(lo), True, split, grid)
+    deferred = redo | ~converged
+    return Solved(tf.where(deferred, hi, root), converged & ~deferred, deferred, psi)
   a2 = tf.stop_gradient(a2)
   dtype = a2.dtype
   full = a2
   if dtype == tf.float64:
     a2 = _Truncated(a2)
   f = lambda t: _fixed_point(a2, grid, n_points, t, form)  # noqa: E731
-  zeros = tf.zeros_like(n_points)
   lo = zeros + T_BRACKET[0]
   hi = zeros + T_BRACKET[1]
   # kde-diffusion's f(0) = 0 - (0 - g) / g = 1 exactly for any finite g > 0 (saves a grid pass
@@ -116,7 +133,34 @@ _FAST_ACCEPT = 1e-6
 _FAST_A2_SCALE = 2.0 ** -20
 
 
-def _solve_t_fast(a2, f64_parts, n, n_points, form, lo, hi, f_lo, defer=False):
+# The split form's float64 blocks: f(0.1) from the lowest 64 frequencies; the polish from the
+# smallest block that covers its times down to _SPLIT_T_MARGIN times the chunk's smallest t0
+# (the polish stays within [0.5, 2] t0, and near the root the lower psi levels' times were >= 0.77
+# t, measured); rows whose sums need more come out NaN and are deferred.
+_SPLIT_HI_BLOCK = 64
+_SPLIT_BLOCKS = (64, 96, 128, 192, 256, 384)
+_SPLIT_T_MARGIN = 0.6
+
+
+def _split_parts(split: SplitA2, grid, n, n_points, form, t0):
+  """The polish's float64 ``f_parts`` from the smallest block of ``split`` its times need."""
+  sizes = [s for s in _SPLIT_BLOCKS if s < n] + [n]
+  k_need = tf.sqrt(_Truncated.LOG_CUT / (np.pi ** 2 * _SPLIT_T_MARGIN * tf.reduce_min(t0)))
+  branch = tf.reduce_sum(tf.cast(k_need > tf.constant(sizes[:-1], k_need.dtype), tf.int32))
+
+  def padded(size):
+    block = split.block(size)
+    return tf.pad(block, [[0, 0], [0, n - size], [0, n - size]]) if size < n else block
+
+  a2 = tf.switch_case(branch, [lambda size=size: padded(size) for size in sizes])
+  # The whole grid is every frequency there is: nothing is missing however small the times.
+  available = tf.gather(tf.constant(sizes[:-1] + [np.inf], n_points.dtype), branch)
+  a2 = _Truncated(a2, available=available)
+  return lambda t: _fixed_point(a2, grid, n_points, t, form, with_psi=True)  # noqa: E731
+
+
+def _solve_t_fast(a2, f64_parts, n, n_points, form, lo, hi, f_lo, defer=False,
+                  split: Optional[SplitA2] = None, grid=None):
   """Float32 bracketing + float64 secant polish of f's root; falls back to exact brentq.
 
   1. f64(0.1): its sign decides, exactly as in kde2d, whether [0, 0.1] brackets a root.
@@ -141,13 +185,19 @@ def _solve_t_fast(a2, f64_parts, n, n_points, form, lo, hi, f_lo, defer=False):
   root 0.1, and ``psi`` holds the psi sums at the returned root (one more pass of the polish
   loop: the caller's final psi sums without another copy of f to compile); else ``psi`` is None.
   """
-  dtype = a2.dtype
-  f64 = lambda t: f64_parts(t)[0]  # noqa: E731
-  f_hi = f64(hi)
+  if split is None:
+    dtype = a2.dtype
+    f_hi = f64_parts(hi)[0]
+    a2_32 = tf.cast(a2 * _FAST_A2_SCALE, tf.float32)
+  else:
+    dtype = n_points.dtype
+    low = _Truncated(split.block(_SPLIT_HI_BLOCK), available=_SPLIT_HI_BLOCK)
+    f_hi = _fixed_point(low, grid, n_points, hi, form)  # NaN: needs more than the block
+    a2_32 = split.a2_32
   # brentq: f(a) f(b) > 0 raises; f(b) == 0 returns b (f(0) = 1 in kde-diffusion's form).
   bracketed = (f_lo * f_hi <= 0) & tf.math.is_finite(f_hi)
   grid32 = _grid_constants(n, tf.float32)
-  a2_32 = _Truncated(tf.cast(a2 * _FAST_A2_SCALE, tf.float32), log_cut=_FAST_LOG_CUT)
+  a2_32 = _Truncated(a2_32, log_cut=_FAST_LOG_CUT)
   n32 = tf.cast(n_points / _FAST_A2_SCALE, tf.float32)
   f32 = lambda t: _fixed_point(a2_32, grid32, n32, t, form)  # noqa: E731
   first = root_finding.batched_brentq(
@@ -156,6 +206,8 @@ def _solve_t_fast(a2, f64_parts, n, n_points, form, lo, hi, f_lo, defer=False):
       xtol=0.0, rtol=_FAST_RTOL)
   t0 = tf.cast(first.root, dtype)
   t0 = tf.where(bracketed, tf.clip_by_value(t0, _FAST_T_MIN, T_BRACKET[1]), hi)
+  if split is not None:
+    f64_parts = _split_parts(split, grid, n, n_points, form, t0)
 
   def secant(ta, fa, tb, fb):
     step = fb * (tb - ta) / (fb - fa)
@@ -196,13 +248,18 @@ def _solve_t_fast(a2, f64_parts, n, n_points, form, lo, hi, f_lo, defer=False):
                                          (0, nan, nan, nan, nan, (nan, nan, nan)),
                                          maximum_iterations=steps)
   t3, ok = accepted(ta, fa, t2, f2)
+  if split is not None:
+    ok &= tf.reduce_all(tf.math.is_finite(tf.stack(psi)), axis=0)  # a block too small: NaN
+    t3 = tf.where(ok, t3, hi)
   redo = bracketed & ~ok
+  if split is not None:
+    redo |= ~tf.math.is_finite(f_hi)  # f(0.1) needed more than its block: not decided here
 
   if defer:
     return t3, bracketed, redo, psi
 
   def exact():
-    result = root_finding.batched_brentq(f64, lo, hi, f_a=f_lo, f_b=f_hi)
+    result = root_finding.batched_brentq(lambda t: f64_parts(t)[0], lo, hi, f_a=f_lo, f_b=f_hi)
     return tf.where(redo, result.root, t3), tf.where(redo, result.converged, bracketed)
 
   root, converged = tf.cond(tf.reduce_any(redo), exact, lambda: (t3, bracketed))
