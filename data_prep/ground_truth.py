@@ -240,6 +240,14 @@ class GroundTruth:
       blocks.append(self.upsample(points, seeds))
     return np.concatenate(blocks, 0)
 
+  def _by_spikiness(self, upsampled: np.ndarray) -> np.ndarray:
+    """Row order by decreasing ``tfser.ops.kde.spikiness`` (stable)."""
+    from tfser.ops import kde  # pylint: disable=g-import-not-at-top
+    share = np.concatenate([
+        kde.spikiness(upsampled[s:s + _UPSAMPLE_BLOCK], limits=self.config.limits).numpy()
+        for s in range(0, len(upsampled), _UPSAMPLE_BLOCK)])
+    return np.argsort(-share, kind="stable")
+
   def _chunk(self, upsampled: np.ndarray) -> Tuple[np.ndarray, ...]:
     """Binned distributions ``([rows, b * b] per bins)`` of upsampled rows ``[rows, samples, 2]``
     (at most ``kde_batch``)."""
@@ -275,10 +283,16 @@ class GroundTruth:
     rows = [(i, k) for i in np.flatnonzero(has_gt) for k in range(cfg.seeds)]
     progress = progress or (lambda n: None)
     progress(int(n - has_gt.sum()))
-    chunks = [rows[s:s + cfg.kde_batch] for s in range(0, len(rows), cfg.kde_batch)]
-    if not chunks:
+    if not rows:
       return out, has_gt
     upsampled = self._upsampled(utterances, rows)
+    # Rows of similar spikiness share chunks: a chunk's spikiest row decides which frequencies
+    # its root solve and transforms need (5 seeds of one utterance are alike, so chunks in
+    # utterance order mixed a spiky utterance's rows with smooth ones). A pure function of the
+    # call's rows, as every chunk's numbers are.
+    order = self._by_spikiness(upsampled)
+    rows, upsampled = [rows[j] for j in order], upsampled[order]
+    chunks = [rows[s:s + cfg.kde_batch] for s in range(0, len(rows), cfg.kde_batch)]
     starts = range(0, len(rows), cfg.kde_batch)
 
     def run(start):

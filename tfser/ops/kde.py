@@ -79,7 +79,7 @@ from tfser.ops.kde_solvers import SplitA2
 from tfser.ops.kde_solvers import _solve_t
 
 __all__ = ["KDEResult", "bin_distribution", "diffusion_kde_2d", "diffusion_kde_2d_with_info",
-           "hard_histogram_2d", "soft_histogram_2d"]
+           "hard_histogram_2d", "soft_histogram_2d", "spikiness"]
 
 HISTOGRAMS = ("hard", "soft")
 T_GRADIENTS = ("implicit", "stop")
@@ -292,12 +292,22 @@ def _graph_core(config: _Config):
                      reduce_retracing=True)
 
 
-def _spikiness_order(points, valid, lo, hi) -> tf.Tensor:
-  """Row order by decreasing largest-bin share of a 64-bin histogram (a cheap proxy for small t*)."""
-  counts = hard_histogram_2d(points, valid, bins=64, limits=(lo, hi))
+def spikiness(points, mask=None, *, limits: Sequence[float] = (-1.0, 1.0)) -> tf.Tensor:
+  """``[batch]``: the largest cell's share of a row's points on a 64 x 64 grid over ``limits``.
+
+  A cheap proxy for a small t* (a spiky histogram), which makes the root solve need every
+  frequency: callers that batch many rows group rows of similar spikiness into the same chunks,
+  so that the other chunks can skip high frequencies.
+  """
+  counts = hard_histogram_2d(points, mask, bins=64, limits=limits)
   total = tf.maximum(tf.reduce_sum(counts, axis=[1, 2]), 1.0)
-  share = tf.reduce_max(counts, axis=[1, 2]) / total
-  return tf.argsort(share, direction="DESCENDING", stable=True)
+  return tf.reduce_max(counts, axis=[1, 2]) / total
+
+
+def _spikiness_order(points, valid, lo, hi) -> tf.Tensor:
+  """Row order by decreasing :func:`spikiness`."""
+  return tf.argsort(spikiness(points, valid, limits=(lo, hi)), direction="DESCENDING",
+                    stable=True)
 
 
 def _sparse_transforms(config: _Config, points_per_row: Optional[int]) -> bool:
