@@ -9,6 +9,7 @@ import os
 import platform
 import re
 import tempfile
+from typing import Optional
 
 RESULTS_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")
 
@@ -41,15 +42,22 @@ def markdown_table(header, rows) -> str:
   return "\n".join(lines)
 
 
-def write_section(name: str, title: str, body: str, path: str = RESULTS_PATH) -> None:
-  """Replaces (or appends) the section ``name`` of RESULTS.md, atomically."""
+def write_section(name: str, title: str, body: str, path: str = RESULTS_PATH,
+                  after: Optional[str] = None) -> None:
+  """Replaces (or adds) the section ``name`` of RESULTS.md, atomically; a new section goes right
+  after the section ``after`` where there is one, else at the end."""
   stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
   section = (f"<!-- BEGIN {name} -->\n## {title}\n\n{stamp}; {machine_description()}\n\n"
              f"{body.strip()}\n<!-- END {name} -->")
   text = open(path).read() if os.path.exists(path) else "# Benchmark results\n\n"
   pattern = re.compile(rf"<!-- BEGIN {re.escape(name)} -->.*?<!-- END {re.escape(name)} -->", re.S)
-  text = pattern.sub(lambda _: section, text) if pattern.search(text) else (
-      text.rstrip("\n") + "\n\n" + section + "\n")
+  end = f"<!-- END {after} -->" if after else None
+  if pattern.search(text):
+    text = pattern.sub(lambda _: section, text)
+  elif end and end in text:
+    text = text.replace(end, end + "\n\n" + section, 1)
+  else:
+    text = text.rstrip("\n") + "\n\n" + section + "\n"
   fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path))
   with os.fdopen(fd, "w") as f:
     f.write(text)

@@ -4,11 +4,14 @@
 feature statistics), which ``data_prep.write_tfrecords`` keeps in the build's ``.partial/`` so a
 rerun skips finished shards (:func:`shard_finished`) and assembles the manifest from them.
 
-Features run in one thread per core (:func:`_features_in_threads`); the ground truth of the
-shard's utterances runs meanwhile in a background thread (:func:`start_ground_truth`). Records are
-serialised with ``tfser.data.schema.encode`` (sorted map keys), so a rerun is byte-identical.
+Features run in one thread per core (:class:`FeatureStream`), ahead across shard boundaries:
+while a shard is written (its records encoded, its file hashed and synced) the threads go on with
+the next shard's utterances. The ground truth of the shard's utterances runs meanwhile in a
+background thread (:func:`start_ground_truth`). Records are serialised with
+``tfser.data.schema.encode`` (sorted map keys), so a rerun is byte-identical.
 """
 
+import collections
 import concurrent.futures
 import os
 import threading
@@ -50,9 +53,13 @@ def open_records(path: str):
 def write_shard(shard: Shard, path: str, annotator_index: Dict[str, int], extractors,
                  gt: Optional[GroundTruth], loader, skip_bad: bool,
                  bar: progress_lib.Progress, sources: Optional[Dict[str, str]] = None,
-                 transcriber=None) -> dict:
+                 transcriber=None, features: Optional["FeatureStream"] = None) -> dict:
   """Computes transcripts (``transcriber``), features and ground truth for one shard and writes
   it atomically.
+
+  features: the run's :class:`FeatureStream`, positioned at this shard's first utterance (it
+  computes ahead into the next shards); None: a stream of this shard's utterances alone (so with
+  a transcriber, whose text BERT embeds).
 
   The ground truth of the shard's utterances runs in a background thread (its KDE in threads of
   its own) while the features are extracted; rows of utterances dropped by a feature are then
@@ -73,8 +80,12 @@ def write_shard(shard: Shard, path: str, annotator_index: Dict[str, int], extrac
       from data_prep import transcribe  # pylint: disable=g-import-not-at-top  (transformers)
       utterances, asr_ids, asr_silent, asr_errors = transcribe.fill_transcripts(
           utterances, transcriber, loader, progress=lambda n: bar.advance("transcripts", n))
-    for position, (utt, result) in enumerate(zip(utterances, _features_in_threads(
-        utterances, extractors, loader, bar))):
+    if features is None or transcriber is not None:
+      with FeatureStream(utterances, extractors, loader, bar) as own:
+        results = list(own.take(len(utterances)))
+    else:
+      results = features.take(len(utterances))
+    for position, (utt, result) in enumerate(zip(utterances, results)):
       result = asr_errors.get(utt.utterance_id, result)
       if isinstance(result, CorpusError):
         if not skip_bad:
@@ -148,26 +159,79 @@ def start_ground_truth(gt: Optional[GroundTruth], shard: Shard, bar: progress_li
   return gt_job
 
 
-def _features_in_threads(utterances, extractors, loader, bar: progress_lib.Progress):
-  """Each utterance's ``_features`` (or the CorpusError it raised), in order; computed in one
-  thread per core (audio decoding, openSMILE and the encoders' graphs run without the GIL).
-  Any other exception propagates."""
-  if not extractors:
-    return [{} for _ in utterances]
+# Results a FeatureStream computes ahead, per thread: enough to keep the threads busy while a
+# shard is written (~0.5 ms per record to encode, then a sha256 and an fsync), and small next to
+# a shard (feature vectors only: the waveforms are freed once extracted).
+_AHEAD_PER_THREAD = 32
 
-  def one(utt):
+
+class FeatureStream:
+  """Each utterance's ``_features`` (or the CorpusError it raised), in order, computed ahead in
+  one thread per core (audio decoding, openSMILE and the encoders' graphs run without the GIL).
+
+  ``utterances`` are those of every shard a run writes, in plan order; :meth:`take` hands each
+  shard its results while the threads go on with the next ones (at most ``ahead`` results
+  waiting), so shard boundaries and the writing of a shard leave no core idle. One core: each
+  result is computed when taken, in the caller's thread. Any exception other than CorpusError
+  is raised when its utterance is taken, so the shards before it are written as they would be
+  without the stream. Leaving the ``with`` block cancels what has not started and waits for the
+  running extractions.
+  """
+
+  def __init__(self, utterances, extractors, loader, bar: progress_lib.Progress,
+               threads: Optional[int] = None, ahead: Optional[int] = None):
+    self._pending = iter(utterances)
+    self._extractors, self._loader, self._bar = tuple(extractors), loader, bar
+    threads = parallel.cores() if threads is None else threads
+    self._ahead = ahead or _AHEAD_PER_THREAD * threads
+    self._queue = collections.deque()
+    self._threads = threads if self._extractors else 1
+    self._pool = None  # started on the first result taken
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *exc):
+    self.close()
+    return False
+
+  def close(self) -> None:
+    if self._pool is not None:
+      self._pool.shutdown(wait=True, cancel_futures=True)
+      self._pool = None
+    self._queue.clear()
+
+  def _one(self, utt):
     try:
-      result = _features(utt, extractors, loader)
+      result = _features(utt, self._extractors, self._loader)
     except CorpusError as e:
       result = e
-    bar.advance("features")
+    self._bar.advance("features")
     return result
 
-  threads = min(parallel.cores(), len(utterances))
-  if threads <= 1:
-    return [one(u) for u in utterances]
-  with concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="features") as pool:
-    return list(pool.map(one, utterances))
+  def _fill(self) -> None:
+    if self._pool is None:
+      self._pool = concurrent.futures.ThreadPoolExecutor(self._threads,
+                                                         thread_name_prefix="features")
+    while len(self._queue) < self._ahead:
+      utt = next(self._pending, None)
+      if utt is None:
+        return
+      self._queue.append(self._pool.submit(self._one, utt))
+
+  def take(self, n: int):
+    """The next ``n`` results, in order (a generator)."""
+    for _ in range(n):
+      if not self._extractors:
+        next(self._pending)
+        yield {}
+      elif self._threads <= 1:
+        yield self._one(next(self._pending))
+      else:
+        self._fill()
+        future = self._queue.popleft()
+        self._fill()
+        yield future.result()
 
 
 # Audio decoding one file at a time: tensorflow-io's AudioIOTensor, decoding two files at once

@@ -225,28 +225,38 @@ def prepare_corpus(utterances: Iterable[schema.Utterance],
             if on] or ["writing"]
   bar = progress_lib.Progress(corpus, {name: sum(len(s.utterances) for s in mine)
                                        for name in stages}, enabled=progress)
+  todo = []
+  for shard in mine:
+    if shard_writer.shard_finished(os.path.join(partial_dir, shard.name + ".json"),
+                                   os.path.join(build, shard.name)):
+      for name in stages:
+        bar.skip(name, len(shard.utterances))
+    else:
+      todo.append(shard)
   gt = None
   loader = audio_loader
-  try:
-    for shard in mine:
-      sidecar_path = os.path.join(partial_dir, shard.name + ".json")
-      shard_path = os.path.join(build, shard.name)
-      if shard_writer.shard_finished(sidecar_path, shard_path):
-        for name in stages:
-          bar.skip(name, len(shard.utterances))
-        continue
-      if gt is None and gt_config is not None and dimensional:
-        gt = get_ground_truth(gt_config)
-        gt.start_warm_up()  # traces / compiles while the first shard's features are extracted
-      if loader is None and needs_audio:
-        loader = shard_writer.default_audio_loader()
-      sidecar = shard_writer.write_shard(shard, shard_path, annotator_index, extractors, gt,
-                                         loader, skip_bad, bar, reader_log.sources, transcriber)
-      on_event("shard_written", shard.name)
-      atomic_write_bytes(sidecar_path, atomic_files.json_bytes(sidecar))
-      on_event("shard_done", shard.name)
-  finally:
-    bar.close()
+  if todo and loader is None and needs_audio:
+    loader = shard_writer.default_audio_loader()
+  if todo and gt_config is not None and dimensional:
+    gt = get_ground_truth(gt_config)
+    gt.start_warm_up()  # traces / compiles while the first shard's features are extracted
+  # One stream of features for every shard to write (computed ahead across shard boundaries);
+  # with a transcriber each shard makes its own after its transcripts (BERT embeds them).
+  with shard_writer.FeatureStream(
+      [u for s in todo for u in s.utterances] if transcriber is None else (),
+      extractors, loader, bar) as features:
+    try:
+      for shard in todo:
+        sidecar_path = os.path.join(partial_dir, shard.name + ".json")
+        sidecar = shard_writer.write_shard(
+            shard, os.path.join(build, shard.name), annotator_index, extractors, gt, loader,
+            skip_bad, bar, reader_log.sources, transcriber,
+            features if transcriber is None else None)
+        on_event("shard_written", shard.name)
+        atomic_write_bytes(sidecar_path, atomic_files.json_bytes(sidecar))
+        on_event("shard_done", shard.name)
+    finally:
+      bar.close()
 
   # 5. The manifest, from the sidecars (as read back from disk, so a resumed run agrees), by the
   # worker that finds every shard finished; 6. the switch: the complete build becomes the live

@@ -152,6 +152,49 @@ class RoundTripTest(tf.test.TestCase):
       self.assertEqual(float(rec["features/audio"][0]), 0.25)
 
 
+class EncodingAndStreamTest(tf.test.TestCase):
+
+  def test_float_features_encode_as_protobuf_builds_them(self):
+    # schema._floats parses the packed wire form; protobuf's own FloatList(value=...) is the
+    # reference (same message, same bytes), also for NaN, infinities, -0.0 and no values.
+    rng = np.random.default_rng(3)
+    for width in (0, 1, 2, 31, 32, 33, 1582, 40000):
+      values = rng.normal(size=width).astype(np.float32)
+      values[:4] = [np.nan, np.inf, -np.inf, -0.0][:width]
+      want = tf.train.Feature(float_list=tf.train.FloatList(value=values))
+      got = schema._floats(values)
+      self.assertEqual(got.SerializeToString(deterministic=True),
+                       want.SerializeToString(deterministic=True), width)
+      np.testing.assert_array_equal(np.float32(got.float_list.value), values)
+    self.assertEqual(schema._floats([0.5, 2.0]).float_list.value, [0.5, 2.0])
+
+  def test_feature_stream_in_order_bounded_and_raising_when_taken(self):
+    utts = fx.make_utterances(12)
+    reference = fx.FakeExtractor()
+    want = [reference(u, None) for u in utts]
+    bar = wt.progress_lib.Progress("TST", {"features": len(utts)}, enabled=False)
+    started = []
+
+    class Counted(fx.FakeExtractor):
+      def __call__(self, utterance, waveform):
+        started.append(utterance.utterance_id)
+        return super().__call__(utterance, waveform)
+    for threads in (1, 2):
+      started.clear()
+      with shard_writer.FeatureStream(utts, [Counted()], None, bar, threads=threads,
+                                      ahead=3) as stream:
+        first = list(stream.take(4))  # a shard of 4, then one of 8
+        self.assertLessEqual(len(started), 4 + 3)  # at most `ahead` computed beyond
+        rest = list(stream.take(8))
+      for got, vec in zip(first + rest, want):
+        np.testing.assert_array_equal(got["fake"], vec)
+    failing = fx.FakeExtractor(fail_on=utts[5].utterance_id)
+    with shard_writer.FeatureStream(utts, [failing], None, bar, threads=2) as stream:
+      self.assertLen(list(stream.take(5)), 5)  # computed ahead, raised only when taken
+      with self.assertRaisesRegex(RuntimeError, "injected crash on " + utts[5].utterance_id):
+        list(stream.take(1))
+
+
 class ManifestTest(tf.test.TestCase):
 
   def test_contents(self):
