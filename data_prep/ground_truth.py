@@ -167,6 +167,7 @@ class GroundTruth:
       return (tuple(kde.bin_distribution(result.density, bins=b) for b in cfg.bins),
               result.deferred)
 
+    self._stage_calls = None
     if cfg.eager:
       self._kde_bins = functools.partial(kde_bins, exact_rows="solve")
       self._kde_bins_exact = self._kde_bins
@@ -175,10 +176,25 @@ class GroundTruth:
       # The compiled program leaves the rare rows that need Botev's fallback or the exact brentq
       # to a second, plain graph (traced only if such a row comes): compiling those paths took
       # ~12 s of the ~19 s at grid 512 under XLA.
-      self._kde_bins = tf.function(functools.partial(kde_bins, exact_rows="defer"),
-                                   input_signature=spec, jit_compile=cfg.jit, autograph=False)
       self._kde_bins_exact = tf.function(functools.partial(kde_bins, exact_rows="solve"),
                                          input_signature=spec, autograph=False)
+      stages = kde.KDEStages(grid_size=cfg.grid_size, limits=cfg.limits)
+      if stages.supports(cfg.samples):
+        # The same KDE as three programs (kde.KDEStages), compiled concurrently by the warm-up.
+        def finish(prepared, solved):
+          result = stages.finish(prepared, solved)
+          return (tuple(kde.bin_distribution(result.density, bins=b) for b in cfg.bins),
+                  result.deferred)
+
+        compiled = functools.partial(tf.function, jit_compile=cfg.jit, autograph=False)
+        first = compiled(lambda points: (lambda p: (p,) + tuple(stages.bracket(p)))(
+            stages.prepare(points)), input_signature=spec)
+        self._stage_calls = (first, compiled(stages.polish), compiled(finish), stages)
+        self._kde_bins = self._staged_kde_bins
+      else:
+        self._kde_bins = tf.function(functools.partial(kde_bins, exact_rows="defer"),
+                                     input_signature=spec, jit_compile=cfg.jit,
+                                     autograph=False)
 
     self._upsample_rows = upsample_rows
     self._upsample_rows_traced = None  # its concrete function, on first use
@@ -196,7 +212,26 @@ class GroundTruth:
     # A spread cloud (any finite points would do: only the trace and compilation matter).
     cloud = np.stack(np.meshgrid(np.linspace(-0.9, 0.9, 20), np.linspace(-0.8, 0.8, 10)), -1)
     cloud = np.resize(cloud.reshape(-1, 2), (cfg.samples, 2))
-    self._kde_bins(tf.constant(np.repeat(cloud[None], cfg.kde_batch, 0)))
+    points = tf.constant(np.repeat(cloud[None], cfg.kde_batch, 0))
+    if self._stage_calls is None:
+      self._kde_bins(points)
+      return
+    # The three stages compile at once: the later ones on inputs of the right shapes made here
+    # (their values do not matter), the first one in a thread of its own.
+    first, polish, finish, stages = self._stage_calls
+    pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="gt-warm-up-1")
+    bracketing = pool.submit(first, points)
+    pool.shutdown(wait=False)
+    prepared = stages.prepare(points)
+    t0 = tf.fill([cfg.kde_batch], tf.constant(1e-3, tf.float64))
+    solved = polish(prepared, t0, -tf.ones_like(t0))
+    finish(prepared, solved)
+    bracketing.result()
+
+  def _staged_kde_bins(self, points: tf.Tensor):
+    first, polish, finish, _ = self._stage_calls
+    prepared, t0, f_hi = first(points)
+    return finish(prepared, polish(prepared, t0, f_hi))
 
   def _binned(self, upsampled: np.ndarray) -> Tuple[np.ndarray, ...]:
     """Binned distributions of one padded chunk; deferred rows rerun in the exact graph."""

@@ -49,6 +49,21 @@ class GroundTruthTest(tf.test.TestCase):
     # Different seeds give different distributions.
     self.assertGreater(np.abs(dists[4][:, 0] - dists[4][:, 1]).max(), 1e-4)
 
+  def test_three_stage_kde_matches_kde2d(self):
+    # Above grid 128 a traced KDE runs as three programs (tfser.ops.kde.KDEStages), compiled
+    # concurrently by the warm-up.
+    config = dataclasses.replace(CONFIG, kde_batch=4, eager=False, jit=False, threads=2)
+    gt = gtm.GroundTruth(config)
+    self.assertIsNotNone(gt._stage_calls)
+    gt.start_warm_up()
+    utts = fx.make_utterances(2, raters=(2, 7), seed=11)
+    dists, _ = gt.compute(utts)
+    for i, utt in enumerate(utts):
+      for seed in (0, 4):
+        ref = reference(utt, seed, config)
+        for b in config.bins:
+          np.testing.assert_allclose(dists[b][i, seed], ref[b], atol=1e-9, rtol=1e-6)
+
   def test_rows_the_compiled_kde_defers_come_from_the_exact_graph(self):
     # A traced (not eager) KDE defers rows whose polish it does not accept; forcing every polish
     # to fail sends every row through the exact graph, which must still give kde2d's numbers.

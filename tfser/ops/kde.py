@@ -75,10 +75,13 @@ from tfser.ops.kde_functional import _Truncated
 from tfser.ops.kde_solvers import T_BRACKET  # noqa: F401  (public: kde2d's bracket for t*)
 from tfser.ops.kde_solvers import _attach_implicit_gradient
 from tfser.ops.kde_solvers import _FAST_A2_SCALE
+from tfser.ops.kde_solvers import Solved
 from tfser.ops.kde_solvers import SplitA2
 from tfser.ops.kde_solvers import _solve_t
+from tfser.ops.kde_solvers import _split_bracket
+from tfser.ops.kde_solvers import _split_polish
 
-__all__ = ["KDEResult", "bin_distribution", "diffusion_kde_2d", "diffusion_kde_2d_with_info",
+__all__ = ["KDEResult", "KDEStages", "bin_distribution", "diffusion_kde_2d", "diffusion_kde_2d_with_info",
            "hard_histogram_2d", "soft_histogram_2d", "spikiness"]
 
 HISTOGRAMS = ("hard", "soft")
@@ -346,33 +349,17 @@ def _kde(points: tf.Tensor, valid: tf.Tensor, config: _Config) -> KDEResult:
   n, lo, hi = config.n, config.lo, config.hi
   dtype = points.dtype
   grid = _grid_constants(n, dtype)
-  n_points = tf.reduce_sum(tf.cast(valid, dtype), axis=1)  # kde2d's N = len(x)
-  # Rows without points get a stand-in (one point in the centre bin) so every intermediate stays
-  # finite (also their gradients); their outputs are replaced at the end.
-  empty = tf.math.equal(n_points, 0.0)
-  n_points = tf.where(empty, tf.ones_like(n_points), n_points)
+  n_points, empty = _point_counts(valid, dtype)
   sparse = _sparse_transforms(config, points.shape[1])
-  if sparse:
-    # The histogram as its points' cells and weights 1 / N (the stand-in in an empty row's first
-    # slot; points outside the limits and masked-out slots weigh 0), grouped by occupied lines;
-    # the transforms run over the fewest line slots that hold every row's lines.
-    rows, cols, inside = hard_bins(points, valid, bins=n, limits=(lo, hi))
-    first = tf.range(tf.shape(rows)[1])[None, :] == 0
-    stand_in = empty[:, None] & first
-    rows = tf.where(stand_in, n // 2, rows)
-    cols = tf.where(stand_in, n // 2, cols)
-    weights = tf.where(stand_in | inside, 1.0 / n_points[:, None],
-                       tf.zeros_like(n_points[:, None]))
-    cells = dct_lib.sparse_grid(rows, cols, weights)
-    slots = _slot_choices(points.shape[1])
   if sparse and config.defer and config.solver == "fast" and dtype == tf.float64:
     # The deferring fast solver takes a2 split: float32 over the whole grid, float64 only in the
-    # low-frequency block its float64 steps need (kde_solvers.SplitA2).
-    split = _split_a2(cells, slots, n)
-    solved = _solve_t(None, grid, n_points, config.form, config.solver, True, split=split)
-    t_star = tf.stop_gradient(solved.t_star)  # a hard histogram has no gradient to its points
-    return _smooth(config, t_star, solved, solved.psi, n_points, empty, grid, cells=cells,
-                   slots=slots)
+    # low-frequency block its float64 steps need (kde_solvers.SplitA2); KDEStages runs the same
+    # stages as separate programs.
+    prepared = _prepare_sparse(points, valid, config)
+    solved = _polish_stage(prepared, *_bracket_stage(prepared, config), config)
+    return _finish_stage(prepared, solved, config)
+  if sparse:
+    cells, slots = _sparse_cells(points, valid, n_points, empty, config)
   if sparse:
     transformed = _over_line_slots(cells.lines, slots,
                                    lambda s: dct_lib.dct2_2d_grid(cells, n, s))
@@ -406,6 +393,108 @@ def _kde(points: tf.Tensor, valid: tf.Tensor, config: _Config) -> KDEResult:
   if sparse:
     return _smooth(config, t_star, solved, psi, n_points, empty, grid, cells=cells, slots=slots)
   return _smooth(config, t_star, solved, psi, n_points, empty, grid, transformed=transformed)
+
+
+class _Prepared(NamedTuple):
+  """A chunk's hard histogram as the sparse stages take it."""
+  cells: dct_lib.SparseGrid
+  n_points: tf.Tensor  # [b]: kde2d's N (1 for an empty row)
+  empty: tf.Tensor  # [b] bool: rows without points (a stand-in point, outputs replaced)
+
+
+def _sparse_cells(points, valid, n_points, empty, config: _Config):
+  """The hard histogram's cells grouped by lines (dct.sparse_grid) and the line-slot choices.
+
+  Its points' cells weigh 1 / N (the stand-in in an empty row's first slot; points outside the
+  limits and masked-out slots weigh 0); the transforms run over the fewest line slots that hold
+  every row's lines.
+  """
+  n = config.n
+  rows, cols, inside = hard_bins(points, valid, bins=n, limits=(config.lo, config.hi))
+  first = tf.range(tf.shape(rows)[1])[None, :] == 0
+  stand_in = empty[:, None] & first
+  rows = tf.where(stand_in, n // 2, rows)
+  cols = tf.where(stand_in, n // 2, cols)
+  weights = tf.where(stand_in | inside, 1.0 / n_points[:, None], tf.zeros_like(n_points[:, None]))
+  return dct_lib.sparse_grid(rows, cols, weights), _slot_choices(points.shape[1])
+
+
+def _point_counts(valid, dtype):
+  """kde2d's N per row and the rows without points. Those get a stand-in (one point in the
+  centre bin, N = 1) so every intermediate stays finite (also their gradients); their outputs
+  are replaced at the end."""
+  n_points = tf.reduce_sum(tf.cast(valid, dtype), axis=1)  # kde2d's N = len(x)
+  empty = tf.math.equal(n_points, 0.0)
+  return tf.where(empty, tf.ones_like(n_points), n_points), empty
+
+
+def _prepare_sparse(points, valid, config: _Config) -> _Prepared:
+  n_points, empty = _point_counts(valid, points.dtype)
+  cells, _ = _sparse_cells(points, valid, n_points, empty, config)
+  return _Prepared(cells=cells, n_points=n_points, empty=empty)
+
+
+def _split_of(prepared: _Prepared, config: _Config) -> SplitA2:
+  cells = prepared.cells
+  return _split_a2(cells, _slot_choices(cells.first_cells.shape[1]), config.n)
+
+
+def _bracket_stage(prepared: _Prepared, config: _Config):
+  """Stage 1 of the split path: ``(t0, f_hi)`` (kde_solvers._split_bracket)."""
+  grid = _grid_constants(config.n, tf.float64)
+  return _split_bracket(_split_of(prepared, config), grid, prepared.n_points, config.form)
+
+
+def _polish_stage(prepared: _Prepared, t0, f_hi, config: _Config) -> Solved:
+  """Stage 2: the float64 polish (kde_solvers._split_polish)."""
+  grid = _grid_constants(config.n, tf.float64)
+  return _split_polish(_split_of(prepared, config), grid, prepared.n_points, config.form, t0,
+                       f_hi)
+
+
+def _finish_stage(prepared: _Prepared, solved: Solved, config: _Config) -> KDEResult:
+  """Stage 3: bandwidths and the smoothed density."""
+  grid = _grid_constants(config.n, tf.float64)
+  t_star = tf.stop_gradient(solved.t_star)  # a hard histogram has no gradient to its points
+  cells = prepared.cells
+  return _smooth(config, t_star, solved, solved.psi, prepared.n_points, prepared.empty, grid,
+                 cells=cells, slots=_slot_choices(cells.first_cells.shape[1]))
+
+
+class KDEStages:
+  """:func:`diffusion_kde_2d_with_info` of one chunk of float64 points with a hard histogram,
+  ``t_gradient="stop"`` and ``exact_rows="defer"``, as three functions of tensors that a caller
+  may compile as separate programs, concurrently: :meth:`prepare` + :meth:`bracket` (float32
+  bracketing), :meth:`polish` (float64), :meth:`finish` (bandwidths, density). Under XLA at grid
+  512 one program took ~8.5 s to compile on one core, the three ~4, ~4 and ~2 s.
+
+  For grids above 128 with at most ``grid / 2`` points per row (:meth:`supports`; the KDE's
+  sparse transforms); the stages are those the one-program KDE runs.
+  """
+
+  def __init__(self, *, grid_size: int = 64, limits: Sequence[float] = (-1.0, 1.0)):
+    n = int(2 ** math.ceil(math.log2(grid_size)))
+    self.config = _Config(n=n, lo=float(limits[0]), hi=float(limits[1]), histogram="hard",
+                          sigma=8.0, t_gradient="stop", form="kde_diffusion", solver="fast",
+                          defer=True)
+
+  def supports(self, points_per_row: int) -> bool:
+    return _sparse_transforms(self.config, points_per_row)
+
+  def prepare(self, points: tf.Tensor) -> _Prepared:
+    """``points [b, m, 2]`` float64, all valid (finite, unchecked)."""
+    valid = tf.ones(tf.shape(points)[:2], tf.bool)
+    return _prepare_sparse(points, valid, self.config)
+
+  def bracket(self, prepared: _Prepared):
+    """``(t0, f_hi)``, each ``[b]``."""
+    return _bracket_stage(prepared, self.config)
+
+  def polish(self, prepared: _Prepared, t0, f_hi) -> Solved:
+    return _polish_stage(prepared, t0, f_hi, self.config)
+
+  def finish(self, prepared: _Prepared, solved: Solved) -> KDEResult:
+    return _finish_stage(prepared, solved, self.config)
 
 
 def _halving(n: int) -> np.ndarray:

@@ -71,11 +71,7 @@ def _solve_t(a2, grid, n_points, form, solver="brentq", defer=False,
   """
   zeros = tf.zeros_like(n_points)
   if split is not None:  # the fast solver with defer, float64, from the caller's two forms
-    lo, hi = zeros + T_BRACKET[0], zeros + T_BRACKET[1]
-    root, converged, redo, psi = _solve_t_fast(None, None, grid.w.shape[0], n_points, form, lo,
-                                               hi, tf.ones_like(lo), True, split, grid)
-    deferred = redo | ~converged
-    return Solved(tf.where(deferred, hi, root), converged & ~deferred, deferred, psi)
+    return _split_polish(split, grid, n_points, form, *_split_bracket(split, grid, n_points, form))
   a2 = tf.stop_gradient(a2)
   dtype = a2.dtype
   full = a2
@@ -142,6 +138,23 @@ _SPLIT_BLOCKS = (64, 96, 128, 192, 256, 384)
 _SPLIT_T_MARGIN = 0.6
 
 
+def _split_bracket(split: SplitA2, grid, n_points, form):
+  """The split form's bracketing (float32): ``(t0, f(0.1))`` per row, for :func:`_split_polish`
+  (two stages a caller may compile as two programs)."""
+  lo, hi = tf.zeros_like(n_points) + T_BRACKET[0], tf.zeros_like(n_points) + T_BRACKET[1]
+  return _fast_bracket(None, None, grid.w.shape[0], n_points, form, lo, hi, tf.ones_like(lo),
+                       split, grid)
+
+
+def _split_polish(split: SplitA2, grid, n_points, form, t0, f_hi) -> Solved:
+  """The split form's float64 polish from :func:`_split_bracket`'s ``(t0, f_hi)``."""
+  lo, hi = tf.zeros_like(n_points) + T_BRACKET[0], tf.zeros_like(n_points) + T_BRACKET[1]
+  root, converged, redo, psi = _fast_polish(None, grid.w.shape[0], n_points, form, lo, hi,
+                                            tf.ones_like(lo), t0, f_hi, True, split, grid)
+  deferred = redo | ~converged
+  return Solved(tf.where(deferred, hi, root), converged & ~deferred, deferred, psi)
+
+
 def _split_parts(split: SplitA2, grid, n, n_points, form, t0):
   """The polish's float64 ``f_parts`` from the smallest block of ``split`` its times need."""
   sizes = [s for s in _SPLIT_BLOCKS if s < n] + [n]
@@ -185,6 +198,13 @@ def _solve_t_fast(a2, f64_parts, n, n_points, form, lo, hi, f_lo, defer=False,
   root 0.1, and ``psi`` holds the psi sums at the returned root (one more pass of the polish
   loop: the caller's final psi sums without another copy of f to compile); else ``psi`` is None.
   """
+  t0, f_hi = _fast_bracket(a2, f64_parts, n, n_points, form, lo, hi, f_lo, split, grid)
+  return _fast_polish(f64_parts, n, n_points, form, lo, hi, f_lo, t0, f_hi, defer, split, grid)
+
+
+def _fast_bracket(a2, f64_parts, n, n_points, form, lo, hi, f_lo, split=None, grid=None):
+  """Steps 1-2 of :func:`_solve_t_fast`: ``(t0, f(0.1))``, t0 = 0.1 where [0, 0.1] brackets no
+  root (or, split, f(0.1) needed more than its block: NaN)."""
   if split is None:
     dtype = a2.dtype
     f_hi = f64_parts(hi)[0]
@@ -194,8 +214,7 @@ def _solve_t_fast(a2, f64_parts, n, n_points, form, lo, hi, f_lo, defer=False,
     low = _Truncated(split.block(_SPLIT_HI_BLOCK), available=_SPLIT_HI_BLOCK)
     f_hi = _fixed_point(low, grid, n_points, hi, form)  # NaN: needs more than the block
     a2_32 = split.a2_32
-  # brentq: f(a) f(b) > 0 raises; f(b) == 0 returns b (f(0) = 1 in kde-diffusion's form).
-  bracketed = (f_lo * f_hi <= 0) & tf.math.is_finite(f_hi)
+  bracketed = _bracketed(f_lo, f_hi)
   grid32 = _grid_constants(n, tf.float32)
   a2_32 = _Truncated(a2_32, log_cut=_FAST_LOG_CUT)
   n32 = tf.cast(n_points / _FAST_A2_SCALE, tf.float32)
@@ -205,7 +224,20 @@ def _solve_t_fast(a2, f64_parts, n, n_points, form, lo, hi, f_lo, defer=False,
       f_b=tf.where(bracketed, tf.cast(f_hi, tf.float32), tf.ones_like(lo, tf.float32)),
       xtol=0.0, rtol=_FAST_RTOL)
   t0 = tf.cast(first.root, dtype)
-  t0 = tf.where(bracketed, tf.clip_by_value(t0, _FAST_T_MIN, T_BRACKET[1]), hi)
+  return tf.where(bracketed, tf.clip_by_value(t0, _FAST_T_MIN, T_BRACKET[1]), hi), f_hi
+
+
+def _bracketed(f_lo, f_hi):
+  # brentq: f(a) f(b) > 0 raises; f(b) == 0 returns b (f(0) = 1 in kde-diffusion's form).
+  return (f_lo * f_hi <= 0) & tf.math.is_finite(f_hi)
+
+
+def _fast_polish(f64_parts, n, n_points, form, lo, hi, f_lo, t0, f_hi, defer=False, split=None,
+                 grid=None):
+  """Steps 3-4 of :func:`_solve_t_fast` from :func:`_fast_bracket`'s ``(t0, f_hi)``: its
+  ``(root, converged, redo, psi)``."""
+  dtype = t0.dtype
+  bracketed = _bracketed(f_lo, f_hi)
   if split is not None:
     f64_parts = _split_parts(split, grid, n, n_points, form, t0)
 
