@@ -71,16 +71,16 @@ class GroundTruthTest(tf.test.TestCase):
                                  threads=1)
     utts = fx.make_utterances(2, raters=(2, 7), seed=9)
     normal, _ = gtm.GroundTruth(config).compute(utts)
-    accept = kde_solvers._FAST_ACCEPT
+    accept, settled = kde_solvers._FAST_ACCEPT, kde_solvers._FAST_SETTLED
     try:
-      kde_solvers._FAST_ACCEPT = -1.0  # read when the graphs are traced, below
+      kde_solvers._FAST_ACCEPT = kde_solvers._FAST_SETTLED = -1.0  # read when traced, below
       gt = gtm.GroundTruth(config)
       exact_calls = []
       traced_exact = gt._kde_bins_exact
       gt._kde_bins_exact = lambda p: exact_calls.append(1) or traced_exact(p)
       forced, _ = gt.compute(utts)
     finally:
-      kde_solvers._FAST_ACCEPT = accept
+      kde_solvers._FAST_ACCEPT, kde_solvers._FAST_SETTLED = accept, settled
     self.assertEqual(len(exact_calls), 3)  # 10 rows in chunks of 4
     for b in config.bins:
       np.testing.assert_allclose(forced[b], normal[b], rtol=1e-7, atol=1e-10)

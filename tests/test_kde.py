@@ -224,12 +224,13 @@ class DeferredRowsTest(tf.test.TestCase):
     for b in np.flatnonzero(kept):
       self.assertAllClose(deferred.density[b], inline.density[b], rtol=0,
                           atol=1e-10 * np.abs(inline.density[b]).max())
-    accept = kde_solvers._FAST_ACCEPT
+    accept, settled = kde_solvers._FAST_ACCEPT, kde_solvers._FAST_SETTLED
     try:
-      kde_solvers._FAST_ACCEPT = -1.0  # reject every polish: every row is left to the caller
+      # Reject every polish: every row is left to the caller.
+      kde_solvers._FAST_ACCEPT = kde_solvers._FAST_SETTLED = -1.0
       rejected = run(exact_rows="defer")
     finally:
-      kde_solvers._FAST_ACCEPT = accept
+      kde_solvers._FAST_ACCEPT, kde_solvers._FAST_SETTLED = accept, settled
     self.assertTrue(rejected.deferred.numpy().all())
     self.assertAllEqual(rejected.t_star, np.full(4, kde_lib.T_BRACKET[1]))
     self.assertFalse(rejected.converged.numpy().any())

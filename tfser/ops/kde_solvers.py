@@ -123,6 +123,11 @@ _FAST_T_MIN = 1e-13
 _FAST_RTOL = 2e-5
 _FAST_LOG_CUT = 40.0
 _FAST_SECANT_OFFSET = 1e-3
+# With defer: the second polish point's offset, and the last step below which a row's root is
+# settled at the polish's third point (kde2d's brentq stops at 2e-12 absolute: 1e-9 relative at
+# t* = 2e-3, 2e-8 at 1e-4).
+_FAST_DEFER_OFFSET = 1e-7
+_FAST_SETTLED = 1e-9
 _FAST_ACCEPT = 1e-6
 # Scale for a2 in float32 (N is divided by it: psi * N, hence every tau and g, is unchanged):
 # keeps order-5 sums (up to ~(pi n)^10 a2) far from float32's overflow at grid 512.
@@ -246,25 +251,29 @@ def _fast_polish(f64_parts, n, n_points, form, lo, hi, f_lo, t0, f_hi, defer=Fal
     return tb - tf.where(tf.math.is_finite(step), step, tf.zeros_like(step))
 
   # The float64 evaluations as one loop (one copy of f in the graph: faster tracing and
-  # compiling). Step 0 evaluates t0, step 1 t0 (1 + 1e-3), step 2 the secant of the two; the
-  # secant through step 2 and the better earlier point gives t3. With defer, step 3 evaluates
-  # the psi sums at the returned root (t3, or 0.1 where not accepted).
+  # compiling). Step 0 evaluates t0, step 1 t0 (1 + offset), step 2 the secant of the two; the
+  # secant through step 2 and the better earlier point gives t3. With defer the offset is 1e-7
+  # (the secant is then a Newton step: t0's error e ~1e-5 becomes ~e^2), step 2 also yields the
+  # psi sums, and rows whose t3 moved less than 1e-9 relative are settled at step 2's point;
+  # step 3, only while a row of the chunk is not, evaluates the psi sums at its t3 (or 0.1 where
+  # not accepted).
+  offset = _FAST_DEFER_OFFSET if defer else _FAST_SECANT_OFFSET
+
   def accepted(ta, fa, t2, f2):
     t3 = secant(ta, fa, t2, f2)
     ok = (tf.abs(t3 - t2) <= _FAST_ACCEPT * t2) & (t3 > _FAST_T_MIN) & (t3 <= hi)
     ok &= tf.math.is_finite(t3) & tf.math.is_finite(f2)
     return tf.where(ok & bracketed, t3, hi), ok
 
-  def polish(k, ta, fa, tb, fb, psi):
+  def polish(k, ta, fa, tb, fb, psi, settled):
     x = tf.where(tf.equal(k, 0), t0,
-                 tf.where(tf.equal(k, 1), t0 * (1 + _FAST_SECANT_OFFSET),
+                 tf.where(tf.equal(k, 1), t0 * (1 + offset),
                           tf.where(bracketed, tf.clip_by_value(secant(ta, fa, tb, fb),
                                                                0.5 * t0, 2 * t0), hi)))
     if defer:
       x = tf.where(tf.equal(k, 3), accepted(ta, fa, tb, fb)[0], x)
     fx, psi_x = f64_parts(x)
     last = tf.equal(k, 3)
-    psi = tuple(tf.where(last, new, old) for new, old in zip(psi_x, psi))
     # Keep the point with the smaller |f| as the older one (step 2's partner); step 3 (the
     # root's psi sums) leaves the points as they are.
     older_better = tf.abs(fa) <= tf.abs(fb)
@@ -272,14 +281,27 @@ def _fast_polish(f64_parts, n, n_points, form, lo, hi, f_lo, t0, f_hi, defer=Fal
              tf.where(tf.equal(k, 0), fx, tf.where(older_better, fa, fb)))
     ta, fa = (tf.where(last, ta, new_a[0]), tf.where(last, fa, new_a[1]))
     tb, fb = tf.where(last, tb, x), tf.where(last, fb, fx)
-    return k + 1, ta, fa, tb, fb, psi
+    if defer:
+      at_two = tf.equal(k, 2)
+      t3 = secant(ta, fa, tb, fb)
+      settles = (tf.abs(t3 - tb) <= _FAST_SETTLED * tb) & tf.math.is_finite(t3)
+      settles &= tf.reduce_all(tf.math.is_finite(tf.stack(psi_x)), axis=0)
+      settled = tf.where(at_two, settles & bracketed, settled)
+      keep = tf.logical_not(at_two) & (settled | tf.logical_not(last))
+      psi = tuple(tf.where(keep, old, new) for new, old in zip(psi_x, psi))
+    return k + 1, ta, fa, tb, fb, psi, settled
 
   nan = tf.fill(tf.shape(t0), tf.constant(np.nan, dtype))
-  steps = 4 if defer else 3
-  _, ta, fa, t2, f2, psi = tf.while_loop(lambda k, *_: k < steps, polish,
-                                         (0, nan, nan, nan, nan, (nan, nan, nan)),
-                                         maximum_iterations=steps)
+  if defer:
+    more = lambda k, *state: (k < 3) | ((k < 4) & tf.reduce_any(bracketed & ~state[-1]))  # noqa: E731
+  else:
+    more = lambda k, *_: k < 3  # noqa: E731
+  _, ta, fa, t2, f2, psi, settled = tf.while_loop(
+      more, polish, (0, nan, nan, nan, nan, (nan, nan, nan), tf.zeros_like(bracketed)),
+      maximum_iterations=4 if defer else 3)
   t3, ok = accepted(ta, fa, t2, f2)
+  t3 = tf.where(settled, t2, t3)
+  ok |= settled
   if split is not None:
     ok &= tf.reduce_all(tf.math.is_finite(tf.stack(psi)), axis=0)  # a block too small: NaN
     t3 = tf.where(ok, t3, hi)
