@@ -42,11 +42,12 @@ _EAGER_CHUNK_CELLS = 1 << 22
 # (before the traces lost autograph); the demo's five corpora (grid 128, 1,500-2,100 rows each)
 # took ~50 s eagerly against 25-29 s traced.
 EAGER_MAX_ROWS = 200
-# XLA at grid 512, chunks of 4 rows, 2 busy cores (2026-12-06): 27-28 s to trace and compile in a
-# fresh process (graph mode: 9-10 s), then 9-10 ms per row instead of 18-23 ms; XLA from the
-# break-even on (3,750 rows: 750 utterances with GT_SEEDS = 5).
-_JIT_SECONDS = 30.0
-_JIT_SAVES_MS = 8.0
+# XLA at grid 512, chunks of 4 rows, 2 cores (2026-12-06, the KDE as three programs compiled at
+# once, tfser.ops.kde.KDEStages): ~7 s before the first chunk in a fresh process, and a 300-
+# utterance corpus (1,500 rows) prepared in 16.3 s with XLA against 16.8 s as traced graphs:
+# XLA from about there on.
+_JIT_SECONDS = 7.0
+_JIT_SAVES_MS = 4.7
 JIT_MIN_ROWS = int(_JIT_SECONDS * 1e3 / _JIT_SAVES_MS)
 
 

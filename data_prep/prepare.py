@@ -303,6 +303,7 @@ def main(argv):
   except OSError as e:  # the checkpoint directory or one of its files is missing
     print(f"error: --transcribe: {e}", file=sys.stderr)
     return 1
+  parallel.ops_on_caller_threads()
   try:
     manifests = prepare(FLAGS.corpus, FLAGS.root, FLAGS.out_dir, features=features,
                         model_dir=FLAGS.model_dir, seed=FLAGS.seed, skip_bad=FLAGS.skip_bad,

@@ -143,8 +143,11 @@ class AutomaticChunksTest(tf.test.TestCase):
     in_graph, _ = gtm.get_ground_truth(graph_config).compute(utts)
     for b in SMALL_GT.bins:
       np.testing.assert_array_equal(in_threads[b], fixed[b])  # same chunks: same bits
-      np.testing.assert_allclose(automatic[b], fixed[b], rtol=1e-12, atol=1e-15)
-      np.testing.assert_allclose(in_graph[b], fixed[b], rtol=1e-12, atol=1e-15)
+      # Other chunks: a chunk's rows decide how many frequencies and line slots its sums run
+      # over, so the numbers agree to rounding (of densities ~1e-16 of their peak: at most
+      # ~1e-12 on a probability).
+      np.testing.assert_allclose(automatic[b], fixed[b], rtol=1e-12, atol=1e-12)
+      np.testing.assert_allclose(in_graph[b], fixed[b], rtol=1e-12, atol=1e-12)
 
 
 class ProgressLineTest(tf.test.TestCase):
