@@ -168,6 +168,7 @@ class GroundTruth:
               result.deferred)
 
     self._stage_calls = None
+    self._bracket_ready: Optional[concurrent.futures.Future] = None
     if cfg.eager:
       self._kde_bins = functools.partial(kde_bins, exact_rows="solve")
       self._kde_bins_exact = self._kde_bins
@@ -201,32 +202,47 @@ class GroundTruth:
 
   def start_warm_up(self) -> None:
     """Traces (and under jit compiles) the KDE in a background thread, so that the first chunk
-    does not wait for it while the caller reads the corpus and traces the upsampling."""
-    if self._warm_up is None and not self.config.eager:  # eagerly there is nothing to trace
-      pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="gt-warm-up")
-      self._warm_up = pool.submit(self._run_dummy_kde)
-      pool.shutdown(wait=False)
+    does not wait for it while the caller reads the corpus and traces the upsampling. The
+    staged KDE's first program compiles in a thread of its own (``_bracket_ready``), the later
+    two in another (``_warm_up``): chunks start bracketing while those compile."""
+    if self._warm_up is not None or self.config.eager:  # eagerly there is nothing to trace
+      return
+    pool = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="gt-warm-up")
+    points = self._dummy_points()
+    if self._stage_calls is not None:
+      self._bracket_ready = pool.submit(self._stage_calls[0], points)
+      self._warm_up = pool.submit(self._compile_later_stages, points)
+    else:
+      self._warm_up = pool.submit(self._kde_bins, points)
+    pool.shutdown(wait=False)
 
-  def _run_dummy_kde(self) -> None:
+  def _dummy_points(self) -> tf.Tensor:
     cfg = self.config
     # A spread cloud (any finite points would do: only the trace and compilation matter).
     cloud = np.stack(np.meshgrid(np.linspace(-0.9, 0.9, 20), np.linspace(-0.8, 0.8, 10)), -1)
     cloud = np.resize(cloud.reshape(-1, 2), (cfg.samples, 2))
-    points = tf.constant(np.repeat(cloud[None], cfg.kde_batch, 0))
-    if self._stage_calls is None:
-      self._kde_bins(points)
-      return
-    # The three stages compile at once: the later ones on inputs of the right shapes made here
-    # (their values do not matter), the first one in a thread of its own.
-    first, polish, finish, stages = self._stage_calls
-    pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="gt-warm-up-1")
-    bracketing = pool.submit(first, points)
-    pool.shutdown(wait=False)
+    return tf.constant(np.repeat(cloud[None], cfg.kde_batch, 0))
+
+  def _compile_later_stages(self, points: tf.Tensor) -> None:
+    # On inputs of the right shapes made here (their values do not matter).
+    _, polish, finish, stages = self._stage_calls
     prepared = stages.prepare(points)
-    t0 = tf.fill([cfg.kde_batch], tf.constant(1e-3, tf.float64))
-    solved = polish(prepared, t0, -tf.ones_like(t0))
-    finish(prepared, solved)
-    bracketing.result()
+    t0 = tf.fill([self.config.kde_batch], tf.constant(1e-3, tf.float64))
+    finish(prepared, polish(prepared, t0, -tf.ones_like(t0)))
+
+  def _bracket_chunk(self, points: tf.Tensor):
+    if self._bracket_ready is not None:
+      self._bracket_ready.result()
+    return self._stage_calls[0](points)
+
+  def _finish_chunk(self, points: tf.Tensor, bracketed) -> Tuple[np.ndarray, ...]:
+    """Binned distributions of one padded chunk from its first stage's outputs; deferred rows
+    rerun in the exact graph."""
+    if self._warm_up is not None:
+      self._warm_up.result()
+    _, polish, finish, _ = self._stage_calls
+    prepared, t0, f_hi = bracketed
+    return self._with_exact_rows(points, *finish(prepared, polish(prepared, t0, f_hi)))
 
   def _staged_kde_bins(self, points: tf.Tensor):
     first, polish, finish, _ = self._stage_calls
@@ -236,7 +252,9 @@ class GroundTruth:
   def _binned(self, upsampled: np.ndarray) -> Tuple[np.ndarray, ...]:
     """Binned distributions of one padded chunk; deferred rows rerun in the exact graph."""
     points = tf.constant(upsampled)
-    binned, deferred = self._kde_bins(points)
+    return self._with_exact_rows(points, *self._kde_bins(points))
+
+  def _with_exact_rows(self, points, binned, deferred) -> Tuple[np.ndarray, ...]:
     binned = [d.numpy() for d in binned]
     deferred = deferred.numpy()
     if deferred.any():
@@ -283,18 +301,20 @@ class GroundTruth:
         for s in range(0, len(upsampled), _UPSAMPLE_BLOCK)])
     return np.argsort(-share, kind="stable")
 
+  def _padded(self, upsampled: np.ndarray) -> np.ndarray:
+    """A chunk's rows padded to ``kde_batch`` by repeating the last: one shape for all chunks
+    (one compiled program in a graph; eagerly the same kernels and reduction splits, so a row's
+    numbers do not depend on the chunk's size)."""
+    pad = self.config.kde_batch - len(upsampled)
+    return np.concatenate([upsampled, np.repeat(upsampled[-1:], pad, 0)], 0)
+
   def _chunk(self, upsampled: np.ndarray) -> Tuple[np.ndarray, ...]:
     """Binned distributions ``([rows, b * b] per bins)`` of upsampled rows ``[rows, samples, 2]``
     (at most ``kde_batch``)."""
-    cfg = self.config
     rows = len(upsampled)
-    # Repeat the last row: one shape for all chunks (one compiled program in a graph; eagerly the
-    # same kernels and reduction splits, so a row's numbers do not depend on the chunk's size).
-    pad = cfg.kde_batch - rows
-    upsampled = np.concatenate([upsampled, np.repeat(upsampled[-1:], pad, 0)], 0)
     if self._warm_up is not None:  # upsampled meanwhile; the KDE is traced by the warm-up alone
       self._warm_up.result()
-    return tuple(d[:rows] for d in self._binned(upsampled))
+    return tuple(d[:rows] for d in self._binned(self._padded(upsampled)))
 
   def compute(self, utterances: Sequence[Utterance],
               progress: Optional[Callable[[int], None]] = None,
@@ -330,14 +350,36 @@ class GroundTruth:
     chunks = [rows[s:s + cfg.kde_batch] for s in range(0, len(rows), cfg.kde_batch)]
     starts = range(0, len(rows), cfg.kde_batch)
 
-    def run(start):
+    def check():
       if stop is not None and stop.is_set():
         raise Cancelled("ground truth cancelled")
+
+    def run(start):
+      check()
       return self._chunk(upsampled[start:start + cfg.kde_batch])
 
+    if self._stage_calls is not None:
+      # Stage-major: every chunk's bracketing is queued before any chunk's polish, so chunks
+      # bracket while the later stages still compile (a pool takes its tasks in order, so a
+      # polish task never waits on a bracketing task queued behind it).
+      pool = concurrent.futures.ThreadPoolExecutor(max(1, min(cfg.threads, len(chunks))),
+                                                   thread_name_prefix="gt")
+      points = [self._padded(upsampled[start:start + cfg.kde_batch]) for start in starts]
+
+      def bracket(i):
+        check()
+        return self._bracket_chunk(points[i])
+
+      def finish(i, bracketing):
+        check()
+        result = self._finish_chunk(points[i], bracketing.result())
+        return tuple(d[:len(chunks[i])] for d in result)
+
+      bracketings = [pool.submit(bracket, i) for i in range(len(chunks))]
+      results = (f.result() for f in [pool.submit(finish, i, b) for i, b in enumerate(bracketings)])
     # Eager chunks run one after the other: each op already uses every core, and two threads
     # dispatching ops contend for the GIL (30 rows at grid 512: 3.8 s in 2 threads, 2.5 s in 1).
-    if cfg.threads > 1 and len(chunks) > 1 and not cfg.eager:
+    elif cfg.threads > 1 and len(chunks) > 1 and not cfg.eager:
       pool = concurrent.futures.ThreadPoolExecutor(min(cfg.threads, len(chunks)),
                                                    thread_name_prefix="gt")
       results = pool.map(run, starts)  # in chunk order, whatever finishes first

@@ -44,10 +44,13 @@ Cost: each evaluation of f is 18 grid sums (the memoised psi tree, kde2d does 45
 ``a2`` with one batched matmul per tree level; inside the float64 root solve high frequencies are
 skipped when the chunk's times make them negligible (:class:`_Truncated`). Batches run in chunks
 (``chunk_size``) whose a2 stays in cache; in a graph the chunk loop is unrolled. At grid 512 a hard
-histogram of at most n / 2 points is transformed as a sparse grid (two [n, m] x [m, n] products,
-:func:`dct.dct2_2d_sparse`, :func:`dct.idct2_2d_sparse`: ~2.4 and ~3.7 ms per row for 200 points
-instead of ~5.5 ms each for tf.signal.dct's passes in graph mode); the root solve (~12 ms per row in
-graph mode, ~8 ms under XLA) is then most of the time.
+histogram of at most n / 2 points is transformed as a sparse grid grouped by its occupied lines
+(:func:`dct.sparse_grid`: [n, lines] x [lines, n] products; upsampled Likert clouds occupy
+~70-130 rows or columns of 512). With ``exact_rows="defer"`` the fast solver takes a2 in two
+precisions (``kde_solvers.SplitA2``: a float32 transform of the whole grid for the float32
+bracketing, float64 only in the block of low frequencies the polish needs), and
+:class:`KDEStages` offers that path as three functions for callers that compile them apart
+(data_prep's ground truth: ~6-8 ms per row on one core at grid 512).
 
 Precision: float64 and float32 compute in their own dtype; float16 / bfloat16 input is computed in
 float32 (histogram, transforms, psi sums, root solve and smoothing) and the outputs are cast back,
