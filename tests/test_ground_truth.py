@@ -4,6 +4,7 @@ import dataclasses
 import hashlib
 import math
 
+from absl.testing import parameterized
 import kde_diffusion
 import numpy as np
 import tensorflow as tf
@@ -34,7 +35,7 @@ def reference(utt, seed, config=CONFIG):
   return out
 
 
-class GroundTruthTest(tf.test.TestCase):
+class GroundTruthTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_matches_kde2d_per_row(self):
     utts = fx.make_utterances(2, raters=(2, 7), seed=5)
@@ -64,11 +65,13 @@ class GroundTruthTest(tf.test.TestCase):
         for b in config.bins:
           np.testing.assert_allclose(dists[b][i, seed], ref[b], atol=1e-9, rtol=1e-6)
 
-  def test_rows_the_compiled_kde_defers_come_from_the_exact_graph(self):
+  @parameterized.parameters((64, 200), (256, 100))  # one program; three stages (KDEStages)
+  def test_rows_the_compiled_kde_defers_come_from_the_exact_graph(self, grid, samples):
     # A traced (not eager) KDE defers rows whose polish it does not accept; forcing every polish
     # to fail sends every row through the exact graph, which must still give kde2d's numbers.
-    config = dataclasses.replace(CONFIG, grid_size=64, kde_batch=4, eager=False, jit=False,
-                                 threads=1)
+    config = dataclasses.replace(CONFIG, grid_size=grid, samples=samples, kde_batch=4,
+                                 eager=False, jit=False, threads=1)
+    self.assertEqual(gtm.GroundTruth(config)._stage_calls is not None, grid > 128)
     utts = fx.make_utterances(2, raters=(2, 7), seed=9)
     normal, _ = gtm.GroundTruth(config).compute(utts)
     accept, settled = kde_solvers._FAST_ACCEPT, kde_solvers._FAST_SETTLED

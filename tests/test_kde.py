@@ -460,7 +460,8 @@ class SparseTransformTest(tf.test.TestCase, parameterized.TestCase):
                                       tf.constant(decay[0]), tf.constant(decay[1]))
     self.assertAllEqual(found, lines)
     for b in range(5):
-      for sparse_forward, sparse_inverse in ((forward[b], inverse[b]), (few[b][0][0], few[b][1][0])):
+      pairs = ((forward[b], inverse[b]), (few[b][0][0], few[b][1][0]))
+      for sparse_forward, sparse_inverse in pairs:
         self.assertAllClose(sparse_forward, dense_forward[b], rtol=0,
                             atol=1e-12 * np.abs(dense_forward[b]).max())
         self.assertAllClose(sparse_inverse, dense_inverse[b], rtol=0,

@@ -293,9 +293,11 @@ def _fast_polish(f64_parts, n, n_points, form, lo, hi, f_lo, t0, f_hi, defer=Fal
 
   nan = tf.fill(tf.shape(t0), tf.constant(np.nan, dtype))
   if defer:
-    more = lambda k, *state: (k < 3) | ((k < 4) & tf.reduce_any(bracketed & ~state[-1]))  # noqa: E731
+    def more(k, *state):
+      return (k < 3) | ((k < 4) & tf.reduce_any(bracketed & ~state[-1]))
   else:
-    more = lambda k, *_: k < 3  # noqa: E731
+    def more(k, *_):
+      return k < 3
   _, ta, fa, t2, f2, psi, settled = tf.while_loop(
       more, polish, (0, nan, nan, nan, nan, (nan, nan, nan), tf.zeros_like(bracketed)),
       maximum_iterations=4 if defer else 3)
