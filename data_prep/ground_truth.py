@@ -159,13 +159,16 @@ class GroundTruth:
       return upsample.upsample_ratings(points, None, samples=cfg.samples, seed=seeds,
                                        limits=cfg.limits, std_ddof=cfg.std_ddof)
 
-    def kde_bins(points, exact_rows):
-      result = kde.diffusion_kde_2d_with_info(
-          points, None, grid_size=cfg.grid_size, limits=cfg.limits, histogram="hard",
-          t_gradient="stop", chunk_size=cfg.kde_batch if cfg.eager else None,
-          run_eagerly=cfg.eager, exact_rows=exact_rows)
+    def binned(result):
+      """``(distributions per bins, deferred)`` of a KDEResult."""
       return (tuple(kde.bin_distribution(result.density, bins=b) for b in cfg.bins),
               result.deferred)
+
+    def kde_bins(points, exact_rows):
+      return binned(kde.diffusion_kde_2d_with_info(
+          points, None, grid_size=cfg.grid_size, limits=cfg.limits, histogram="hard",
+          t_gradient="stop", chunk_size=cfg.kde_batch if cfg.eager else None,
+          run_eagerly=cfg.eager, exact_rows=exact_rows))
 
     self._stage_calls = None
     self._bracket_ready: Optional[concurrent.futures.Future] = None
@@ -181,17 +184,17 @@ class GroundTruth:
                                          input_signature=spec, autograph=False)
       stages = kde.KDEStages(grid_size=cfg.grid_size, limits=cfg.limits)
       if stages.supports(cfg.samples):
-        # The same KDE as three programs (kde.KDEStages), compiled concurrently by the warm-up.
-        def finish(prepared, solved):
-          result = stages.finish(prepared, solved)
-          return (tuple(kde.bin_distribution(result.density, bins=b) for b in cfg.bins),
-                  result.deferred)
+        # The same KDE as three programs (kde.KDEStages), compiled concurrently by the warm-up;
+        # compute() runs them (_bracket_chunk, _finish_chunk), not _kde_bins.
+        def bracket(points):
+          prepared = stages.prepare(points)
+          return (prepared,) + tuple(stages.bracket(prepared))
 
         compiled = functools.partial(tf.function, jit_compile=cfg.jit, autograph=False)
-        first = compiled(lambda points: (lambda p: (p,) + tuple(stages.bracket(p)))(
-            stages.prepare(points)), input_signature=spec)
-        self._stage_calls = (first, compiled(stages.polish), compiled(finish), stages)
-        self._kde_bins = self._staged_kde_bins
+        self._stage_calls = (compiled(bracket, input_signature=spec), compiled(stages.polish),
+                             compiled(lambda prepared, solved: binned(
+                                 stages.finish(prepared, solved))), stages)
+        self._kde_bins = None
       else:
         self._kde_bins = tf.function(functools.partial(kde_bins, exact_rows="defer"),
                                      input_signature=spec, jit_compile=cfg.jit,
@@ -243,11 +246,6 @@ class GroundTruth:
     _, polish, finish, _ = self._stage_calls
     prepared, t0, f_hi = bracketed
     return self._with_exact_rows(points, *finish(prepared, polish(prepared, t0, f_hi)))
-
-  def _staged_kde_bins(self, points: tf.Tensor):
-    first, polish, finish, _ = self._stage_calls
-    prepared, t0, f_hi = first(points)
-    return finish(prepared, polish(prepared, t0, f_hi))
 
   def _binned(self, upsampled: np.ndarray) -> Tuple[np.ndarray, ...]:
     """Binned distributions of one padded chunk; deferred rows rerun in the exact graph."""
@@ -376,7 +374,8 @@ class GroundTruth:
         return tuple(d[:len(chunks[i])] for d in result)
 
       bracketings = [pool.submit(bracket, i) for i in range(len(chunks))]
-      results = (f.result() for f in [pool.submit(finish, i, b) for i, b in enumerate(bracketings)])
+      finishes = [pool.submit(finish, i, b) for i, b in enumerate(bracketings)]
+      results = (f.result() for f in finishes)
     # Eager chunks run one after the other: each op already uses every core, and two threads
     # dispatching ops contend for the GIL (30 rows at grid 512: 3.8 s in 2 threads, 2.5 s in 1).
     elif cfg.threads > 1 and len(chunks) > 1 and not cfg.eager:

@@ -146,7 +146,8 @@ def _line_sums(columns: tf.Tensor, slots: tf.Tensor, size: int) -> tf.Tensor:
 
 def _grid_product(grid: SparseGrid, first_columns, second_columns, size: int) -> tf.Tensor:
   """``sum_l outer(A a_l, B b_l)`` with ``first_columns(cells) = A[:, cells]`` (as
-  ``[batch, k, n]``) and ``second_columns`` likewise, over ``size`` slots (at least ``max(grid.lines)``)."""
+  ``[batch, k, n]``) and ``second_columns`` likewise, over ``size`` slots (at least
+  ``max(grid.lines)``)."""
   left = _line_sums(first_columns(grid.first_cells) * grid.first_weights[..., None],
                     grid.first_slots, size)
   right = _line_sums(second_columns(grid.second_cells) * grid.second_weights[..., None],

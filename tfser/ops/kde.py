@@ -85,13 +85,13 @@ from tfser.ops.kde_stages import KDEStages
 from tfser.ops.kde_stages import _over_line_slots
 from tfser.ops.kde_stages import _point_counts
 from tfser.ops.kde_stages import _polish_stage
-from tfser.ops.kde_stages import _prepare_sparse
+from tfser.ops.kde_stages import _Prepared
 from tfser.ops.kde_stages import _smooth
 from tfser.ops.kde_stages import _sparse_cells
 from tfser.ops.kde_stages import _sparse_transforms
 
-__all__ = ["KDEResult", "KDEStages", "bin_distribution", "diffusion_kde_2d", "diffusion_kde_2d_with_info",
-           "hard_histogram_2d", "soft_histogram_2d", "spikiness"]
+__all__ = ["KDEResult", "KDEStages", "bin_distribution", "diffusion_kde_2d",
+           "diffusion_kde_2d_with_info", "hard_histogram_2d", "soft_histogram_2d", "spikiness"]
 
 HISTOGRAMS = ("hard", "soft")
 T_GRADIENTS = ("implicit", "stop")
@@ -307,18 +307,16 @@ def _kde(points: tf.Tensor, valid: tf.Tensor, config: _Config) -> KDEResult:
   grid = _grid_constants(n, dtype)
   n_points, empty = _point_counts(valid, dtype)
   sparse = _sparse_transforms(config, points.shape[1])
-  if sparse and config.defer and config.solver == "fast" and dtype == tf.float64:
-    # The deferring fast solver takes a2 split: float32 over the whole grid, float64 only in the
-    # low-frequency block its float64 steps need (kde_solvers.SplitA2); KDEStages runs the same
-    # stages as separate programs.
-    prepared = _prepare_sparse(points, valid, config)
-    solved = _polish_stage(prepared, *_bracket_stage(prepared, config), config)
-    return _finish_stage(prepared, solved, config)
   if sparse:
-    cells, slots = _sparse_cells(points, valid, n_points, empty, config)
-  if sparse:
-    transformed = _over_line_slots(cells.lines, slots,
-                                   lambda s: dct_lib.dct2_2d_grid(cells, n, s))
+    cells = _sparse_cells(points, valid, n_points, empty, config)
+    if config.defer and config.solver == "fast" and dtype == tf.float64:
+      # The deferring fast solver takes a2 split: float32 over the whole grid, float64 only in
+      # the low-frequency block its float64 steps need (kde_solvers.SplitA2); KDEStages runs the
+      # same stages as separate programs.
+      prepared = _Prepared(cells=cells, n_points=n_points, empty=empty)
+      solved = _polish_stage(prepared, *_bracket_stage(prepared, config), config)
+      return _finish_stage(prepared, solved, config)
+    transformed = _over_line_slots(cells, lambda s: dct_lib.dct2_2d_grid(cells, n, s))
   else:
     if config.histogram == "hard":
       hist = hard_histogram_2d(points, valid, bins=n, limits=(lo, hi))
@@ -347,7 +345,7 @@ def _kde(points: tf.Tensor, valid: tf.Tensor, config: _Config) -> KDEResult:
   else:
     psi = _psi_order2(_Truncated(a2) if hard64 else a2, grid, n_points, t_star)
   if sparse:
-    return _smooth(config, t_star, solved, psi, n_points, empty, grid, cells=cells, slots=slots)
+    return _smooth(config, t_star, solved, psi, n_points, empty, grid, cells=cells)
   return _smooth(config, t_star, solved, psi, n_points, empty, grid, transformed=transformed)
 
 

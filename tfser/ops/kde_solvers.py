@@ -37,12 +37,13 @@ class Solved(NamedTuple):
 
 
 class SplitA2(NamedTuple):
-  """a2 as the caller made it for the fast solver with defer (instead of one float64 grid):
-  ``a2_32``, the whole ``[batch, n, n]`` grid in float32, scaled by ``_FAST_A2_SCALE``, for the
-  float32 bracketing; ``block(size)``, the float64 ``a2[:, :size, :size]`` (static size) for the
-  float64 steps, which only need the frequencies their times do not make negligible (at grid 512
-  from 200 points the float64 transform of every frequency was a third of the KDE's time)."""
-  a2_32: tf.Tensor
+  """a2 as the caller makes it for the fast solver with defer (instead of one float64 grid), on
+  demand: ``whole32()``, the whole ``[batch, n, n]`` grid in float32, scaled by
+  ``_FAST_A2_SCALE``, for the float32 bracketing; ``block(size)``, the float64
+  ``a2[:, :size, :size]`` (static size) for the float64 steps, which only need the frequencies
+  their times do not make negligible (at grid 512 from 200 points the float64 transform of every
+  frequency was a third of the KDE's time)."""
+  whole32: Callable[[], tf.Tensor]
   block: Callable[[int], tf.Tensor]
 
 
@@ -69,7 +70,6 @@ def _solve_t(a2, grid, n_points, form, solver="brentq", defer=False,
   Returns:
     :class:`Solved`.
   """
-  zeros = tf.zeros_like(n_points)
   if split is not None:  # the fast solver with defer, float64, from the caller's two forms
     return _split_polish(split, grid, n_points, form, *_split_bracket(split, grid, n_points, form))
   a2 = tf.stop_gradient(a2)
@@ -78,8 +78,7 @@ def _solve_t(a2, grid, n_points, form, solver="brentq", defer=False,
   if dtype == tf.float64:
     a2 = _Truncated(a2)
   f = lambda t: _fixed_point(a2, grid, n_points, t, form)  # noqa: E731
-  lo = zeros + T_BRACKET[0]
-  hi = zeros + T_BRACKET[1]
+  lo, hi = _bracket_ends(n_points)
   # kde-diffusion's f(0) = 0 - (0 - g) / g = 1 exactly for any finite g > 0 (saves a grid pass
   # with k^10 weights that would overflow float32); the textbook form has f(0) = -g(0).
   f_lo = tf.ones_like(lo) if form == "kde_diffusion" else f(lo)
@@ -93,8 +92,7 @@ def _solve_t(a2, grid, n_points, form, solver="brentq", defer=False,
     root, converged = result.root, result.converged
     redo = tf.zeros_like(converged)
   if defer:
-    deferred = redo | ~converged
-    return Solved(tf.where(deferred, hi, root), converged & ~deferred, deferred, psi)
+    return _deferring(root, converged, redo, psi, hi)
 
   def fallback():
     # Botev's MATLAB kde2d: if no root is bracketed, minimise |f| on [0, 0.1]. |f| need not be
@@ -143,21 +141,33 @@ _SPLIT_BLOCKS = (64, 96, 128, 192, 256, 384)
 _SPLIT_T_MARGIN = 0.6
 
 
+def _bracket_ends(n_points):
+  """kde2d's bracket [0, 0.1] for every row: ``(lo, hi)``, each ``[batch]``."""
+  zeros = tf.zeros_like(n_points)
+  return zeros + T_BRACKET[0], zeros + T_BRACKET[1]
+
+
+def _deferring(root, converged, redo, psi, hi) -> Solved:
+  """:class:`Solved` with ``defer``: rows to redo or without a bracket are left to the caller
+  (t* = 0.1 for them, a finite placeholder)."""
+  deferred = redo | ~converged
+  return Solved(tf.where(deferred, hi, root), converged & ~deferred, deferred, psi)
+
+
 def _split_bracket(split: SplitA2, grid, n_points, form):
   """The split form's bracketing (float32): ``(t0, f(0.1))`` per row, for :func:`_split_polish`
   (two stages a caller may compile as two programs)."""
-  lo, hi = tf.zeros_like(n_points) + T_BRACKET[0], tf.zeros_like(n_points) + T_BRACKET[1]
+  lo, hi = _bracket_ends(n_points)
   return _fast_bracket(None, None, grid.w.shape[0], n_points, form, lo, hi, tf.ones_like(lo),
                        split, grid)
 
 
 def _split_polish(split: SplitA2, grid, n_points, form, t0, f_hi) -> Solved:
   """The split form's float64 polish from :func:`_split_bracket`'s ``(t0, f_hi)``."""
-  lo, hi = tf.zeros_like(n_points) + T_BRACKET[0], tf.zeros_like(n_points) + T_BRACKET[1]
+  lo, hi = _bracket_ends(n_points)
   root, converged, redo, psi = _fast_polish(None, grid.w.shape[0], n_points, form, lo, hi,
                                             tf.ones_like(lo), t0, f_hi, True, split, grid)
-  deferred = redo | ~converged
-  return Solved(tf.where(deferred, hi, root), converged & ~deferred, deferred, psi)
+  return _deferring(root, converged, redo, psi, hi)
 
 
 def _split_parts(split: SplitA2, grid, n, n_points, form, t0):
@@ -218,7 +228,7 @@ def _fast_bracket(a2, f64_parts, n, n_points, form, lo, hi, f_lo, split=None, gr
     dtype = n_points.dtype
     low = _Truncated(split.block(_SPLIT_HI_BLOCK), available=_SPLIT_HI_BLOCK)
     f_hi = _fixed_point(low, grid, n_points, hi, form)  # NaN: needs more than the block
-    a2_32 = split.a2_32
+    a2_32 = split.whole32()
   bracketed = _bracketed(f_lo, f_hi)
   grid32 = _grid_constants(n, tf.float32)
   a2_32 = _Truncated(a2_32, log_cut=_FAST_LOG_CUT)
@@ -306,10 +316,9 @@ def _fast_polish(f64_parts, n, n_points, form, lo, hi, f_lo, t0, f_hi, defer=Fal
   ok |= settled
   if split is not None:
     ok &= tf.reduce_all(tf.math.is_finite(tf.stack(psi)), axis=0)  # a block too small: NaN
-    t3 = tf.where(ok, t3, hi)
+  # (Split: a row whose f(0.1) needed more than its block is NaN there, hence not bracketed, and
+  # deferred with the rows to redo.)
   redo = bracketed & ~ok
-  if split is not None:
-    redo |= ~tf.math.is_finite(f_hi)  # f(0.1) needed more than its block: not decided here
 
   if defer:
     return t3, bracketed, redo, psi

@@ -51,15 +51,15 @@ class _Config(NamedTuple):
 
 
 def _sparse_transforms(config: _Config, points_per_row: Optional[int]) -> bool:
-  """Whether :func:`_kde` transforms the hard histogram as a sparse grid (dct.dct2_2d_sparse).
+  """Whether :func:`_kde` transforms the hard histogram as a sparse grid (dct.sparse_grid).
 
-  Its m points make the forward and inverse transforms [n, m] x [m, n] products (2 n^2 m
-  multiply-adds each), which beat the FFT-based dense transforms on grids above
-  ``dct._MATMUL_MAX_SIZE`` for ``m <= n / 2`` (m = 200 at grid 512: ~2x in graph mode, about
-  even under XLA, whose FFT is faster); smaller grids already use dense matmuls over all n^2
+  Its m points make the forward and inverse transforms [n, m] x [m, n] products at most (2 n^2 m
+  multiply-adds each; fewer for fewer occupied lines), which beat the FFT-based dense transforms on
+  grids above ``dct._MATMUL_MAX_SIZE`` for ``m <= n / 2`` (m = 200 at grid 512: ~2x in graph mode,
+  about even under XLA, whose FFT is faster); smaller grids already use dense matmuls over all n^2
   cells. The soft histogram fills every cell, so it always takes the dense path. m is the static
-  number of point slots (masked-out ones included), so the choice is fixed per traced shape, as
-  XLA needs.
+  number of point slots (masked-out ones included), so the choice is fixed per traced shape, as XLA
+  needs.
   """
   return (config.histogram == "hard" and config.n > dct_lib._MATMUL_MAX_SIZE
           and points_per_row is not None and 0 < points_per_row <= config.n // 2)
@@ -70,12 +70,13 @@ def _slot_choices(points_per_row: int):
   return [s for s in (8, 32, 64, 96, 128) if s < points_per_row] + [points_per_row]
 
 
-def _over_line_slots(lines, slots, transform):
-  """``transform(s)`` for the smallest ``s`` in ``slots`` that holds every row's occupied lines
-  (``lines [batch]``); a batch-wide ``tf.switch_case``, so it runs under XLA."""
+def _over_line_slots(cells: dct_lib.SparseGrid, transform):
+  """``transform(s)`` for the smallest ``s`` of :func:`_slot_choices` that holds every row's
+  occupied lines (``cells.lines``); a batch-wide ``tf.switch_case``, so it runs under XLA."""
+  slots = _slot_choices(cells.first_cells.shape[1])
   if len(slots) == 1:
     return transform(slots[0])
-  most = tf.reduce_max(lines)
+  most = tf.reduce_max(cells.lines)
   branch = tf.reduce_sum(tf.cast(most > tf.constant(slots[:-1]), tf.int32))
   return tf.switch_case(branch, [lambda s=s: transform(s) for s in slots])
 
@@ -87,12 +88,12 @@ class _Prepared(NamedTuple):
   empty: tf.Tensor  # [b] bool: rows without points (a stand-in point, outputs replaced)
 
 
-def _sparse_cells(points, valid, n_points, empty, config: _Config):
-  """The hard histogram's cells grouped by lines (dct.sparse_grid) and the line-slot choices.
+def _sparse_cells(points, valid, n_points, empty, config: _Config) -> dct_lib.SparseGrid:
+  """The hard histogram's cells grouped by lines (dct.sparse_grid).
 
   Its points' cells weigh 1 / N (the stand-in in an empty row's first slot; points outside the
   limits and masked-out slots weigh 0); the transforms run over the fewest line slots that hold
-  every row's lines.
+  every row's lines (:func:`_over_line_slots`).
   """
   n = config.n
   rows, cols, inside = hard_bins(points, valid, bins=n, limits=(config.lo, config.hi))
@@ -101,7 +102,7 @@ def _sparse_cells(points, valid, n_points, empty, config: _Config):
   rows = tf.where(stand_in, n // 2, rows)
   cols = tf.where(stand_in, n // 2, cols)
   weights = tf.where(stand_in | inside, 1.0 / n_points[:, None], tf.zeros_like(n_points[:, None]))
-  return dct_lib.sparse_grid(rows, cols, weights), _slot_choices(points.shape[1])
+  return dct_lib.sparse_grid(rows, cols, weights)
 
 
 def _point_counts(valid, dtype):
@@ -115,13 +116,12 @@ def _point_counts(valid, dtype):
 
 def _prepare_sparse(points, valid, config: _Config) -> _Prepared:
   n_points, empty = _point_counts(valid, points.dtype)
-  cells, _ = _sparse_cells(points, valid, n_points, empty, config)
-  return _Prepared(cells=cells, n_points=n_points, empty=empty)
+  return _Prepared(cells=_sparse_cells(points, valid, n_points, empty, config),
+                   n_points=n_points, empty=empty)
 
 
 def _split_of(prepared: _Prepared, config: _Config) -> SplitA2:
-  cells = prepared.cells
-  return _split_a2(cells, _slot_choices(cells.first_cells.shape[1]), config.n)
+  return _split_a2(prepared.cells, config.n)
 
 
 def _bracket_stage(prepared: _Prepared, config: _Config):
@@ -141,9 +141,8 @@ def _finish_stage(prepared: _Prepared, solved: Solved, config: _Config) -> KDERe
   """Stage 3: bandwidths and the smoothed density."""
   grid = _grid_constants(config.n, tf.float64)
   t_star = tf.stop_gradient(solved.t_star)  # a hard histogram has no gradient to its points
-  cells = prepared.cells
   return _smooth(config, t_star, solved, solved.psi, prepared.n_points, prepared.empty, grid,
-                 cells=cells, slots=_slot_choices(cells.first_cells.shape[1]))
+                 cells=prepared.cells)
 
 
 class KDEStages:
@@ -151,7 +150,8 @@ class KDEStages:
   ``t_gradient="stop"`` and ``exact_rows="defer"``, as three functions of tensors that a caller
   may compile as separate programs, concurrently: :meth:`prepare` + :meth:`bracket` (float32
   bracketing), :meth:`polish` (float64), :meth:`finish` (bandwidths, density). Under XLA at grid
-  512 one program took ~8.5 s to compile on one core, the three ~4, ~4 and ~2 s.
+  512 one program took ~10 s to trace and compile on one core; the three, compiled at once on two
+  cores, ~7 s.
 
   For grids above 128 with at most ``grid / 2`` points per row (:meth:`supports`; the KDE's
   sparse transforms); the stages are those the one-program KDE runs.
@@ -189,30 +189,32 @@ def _halving(n: int) -> np.ndarray:
   return halve
 
 
-def _split_a2(cells: dct_lib.SparseGrid, slots, n: int) -> SplitA2:
+def _split_a2(cells: dct_lib.SparseGrid, n: int) -> SplitA2:
   """The hard histogram's a2 as the deferring fast solver takes it (:class:`SplitA2`): the whole
   grid in float32 (a float32 transform, ~4x faster than float64 on CPU), and float64 blocks of
   the lowest frequencies on demand (a [size, size] transform)."""
   cells32 = cells._replace(first_weights=tf.cast(cells.first_weights, tf.float32),
                            second_weights=tf.cast(cells.second_weights, tf.float32))
   halve = _halving(n)
-  halve32 = tf.constant(halve, tf.float32)
-  t32 = _over_line_slots(cells.lines, slots, lambda s: dct_lib.dct2_2d_grid(cells32, n, s))
-  a2_32 = (t32 * halve32[:, None] * halve32[None, :]) ** 2 * _FAST_A2_SCALE
+
+  def whole32():
+    t32 = _over_line_slots(cells32, lambda s: dct_lib.dct2_2d_grid(cells32, n, s))
+    h = tf.constant(halve, tf.float32)
+    return (t32 * h[:, None] * h[None, :]) ** 2 * _FAST_A2_SCALE
 
   def block(size):
     if size < n:
       t64 = dct_lib.dct2_2d_grid(cells, n, frequencies=size)
     else:
-      t64 = _over_line_slots(cells.lines, slots, lambda s: dct_lib.dct2_2d_grid(cells, n, s))
+      t64 = _over_line_slots(cells, lambda s: dct_lib.dct2_2d_grid(cells, n, s))
     h = tf.constant(halve[:size], tf.float64)
     return (t64 * h[:, None] * h[None, :]) ** 2
 
-  return SplitA2(a2_32=a2_32, block=block)
+  return SplitA2(whole32=whole32, block=block)
 
 
 def _smooth(config: _Config, t_star, solved, psi, n_points, empty, grid, *, cells=None,
-            slots=None, transformed=None) -> KDEResult:
+            transformed=None) -> KDEResult:
   """Bandwidths from the psi sums at t*, the smoothed density (from the sparse grid ``cells`` or
   the dense transform ``transformed``) and the chunk's result."""
   n, span = config.n, config.hi - config.lo
@@ -225,7 +227,7 @@ def _smooth(config: _Config, t_star, solved, psi, n_points, empty, grid, *, cell
   decay_rows, decay_cols = _heat(grid, tx2 / 2), _heat(grid, tx1 / 2)
   if cells is not None:
     density = _over_line_slots(
-        cells.lines, slots, lambda s: dct_lib.idct2_2d_grid(cells, decay_rows, decay_cols, s))
+        cells, lambda s: dct_lib.idct2_2d_grid(cells, decay_rows, decay_cols, s))
   else:
     density = dct_lib.idct2_2d(transformed * (decay_rows[:, :, None] * decay_cols[:, None, :]))
   density *= n / span * n / span

@@ -25,16 +25,16 @@ defined; callers that must ignore such rows mask them (the DiffKDE layer masks t
 KDE; ``row_has_ratings`` below says which rows they are).
 
 Randomness is stateless and counter-based: a seed tensor [2] is hashed into keys and every uniform
-is a hash of (key, element index). Per-row seeds [batch, 2] give each row its own keys and its
-own element index (from 0 over that row's elements), so a row's points are those of a batch-1
-call with its seed: a batch of utterances upsampled at once (the ground truth) gives every
-utterance the points it would get alone. ``tf.random.stateless_uniform`` was the first choice, but its
-CPU kernel and its XLA lowering draw different numbers for the same seed (TF 2.17, measured), so
-the ground truth or a training step would depend on whether XLA was on. The hash (Wellons'
-"lowbias32" integer finaliser, applied twice with two keys) is plain uint32 arithmetic, so a seed
-gives bit-identical points eagerly, in tf.function and under XLA, and the same subsets and noise
-in every float dtype (the uniforms are made in float32 and cast). 24-bit uniforms are ample for
-subset choice and noise.
+is a hash of (key, element index). Per-row seeds [batch, 2] give each row its own keys and its own
+element index (from 0 over that row's elements), so a row's points are those of a batch-1 call with
+its seed: a batch of utterances upsampled at once (the ground truth) gives every utterance the
+points it would get alone. ``tf.random.stateless_uniform`` was the first choice, but its CPU kernel
+and its XLA lowering draw different numbers for the same seed (TF 2.17, measured), so the ground
+truth or a training step would depend on whether XLA was on. The hash (Wellons' "lowbias32" integer
+finaliser, applied twice with two keys) is plain uint32 arithmetic, so a seed gives bit-identical
+points eagerly, in tf.function and under XLA, and the same subsets and noise in every float dtype
+(the uniforms are made in float32 and cast). 24-bit uniforms are ample for subset choice and
+noise.
 """
 
 from typing import Optional, Sequence, Tuple, Union
